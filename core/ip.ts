@@ -1,0 +1,58 @@
+/**
+ * IP and CIDR parsing for node facts. Kubernetes writes addresses and pod CIDRs in canonical
+ * text, and key derivation hashes the address *text*, so the canonical form matters, not only
+ * the value.
+ */
+import ipaddr from 'ipaddr.js';
+
+export type IpFamily = 4 | 6;
+
+export interface ParsedIp {
+  readonly family: IpFamily;
+  /** Network-order bytes: 4 for IPv4, 16 for IPv6. */
+  readonly bytes: Uint8Array;
+  /** Canonical text (dotted quad, or RFC 5952 for IPv6). */
+  readonly canonical: string;
+}
+
+export interface ParsedCidr extends ParsedIp {
+  readonly prefixLength: number;
+  /** `canonical/prefix` with the host bits cleared. */
+  readonly network: string;
+  /** True when the input had host bits set (e.g. 10.244.1.5/24). */
+  readonly hasHostBits: boolean;
+}
+
+function fromAddr(addr: ipaddr.IPv4 | ipaddr.IPv6): ParsedIp {
+  const family: IpFamily = addr.kind() === 'ipv4' ? 4 : 6;
+  return { family, bytes: Uint8Array.from(addr.toByteArray()), canonical: addr.toString() };
+}
+
+/** Parse a plain IPv4 dotted quad or IPv6 address; undefined for anything else (no octal, no zones). */
+export function parseIp(text: string): ParsedIp | undefined {
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return fromAddr(ipaddr.IPv4.parse(text));
+  if (!text.includes(':') || text.includes('%') || !ipaddr.IPv6.isValid(text)) return undefined;
+  return fromAddr(ipaddr.IPv6.parse(text));
+}
+
+/** Parse `address/prefix`; undefined when either part is invalid. */
+export function parseCidr(text: string): ParsedCidr | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0) return undefined;
+  const ip = parseIp(text.slice(0, slash));
+  const prefixText = text.slice(slash + 1);
+  if (!ip || !/^(0|[1-9]\d{0,2})$/.test(prefixText)) return undefined;
+  const prefixLength = Number(prefixText);
+  if (prefixLength > ip.bytes.length * 8) return undefined;
+  const masked = maskBytes(ip.bytes, prefixLength);
+  const hasHostBits = masked.some((b, i) => b !== ip.bytes[i]);
+  const netAddr = ipaddr.fromByteArray(Array.from(masked)).toString();
+  return { ...ip, prefixLength, network: `${netAddr}/${prefixLength}`, hasHostBits };
+}
+
+export function maskBytes(bytes: Uint8Array, prefixLength: number): Uint8Array {
+  return bytes.map((b, i) => {
+    const keep = Math.max(0, Math.min(8, prefixLength - i * 8));
+    return b & ((0xff00 >> keep) & 0xff);
+  });
+}
