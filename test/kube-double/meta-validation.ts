@@ -1,0 +1,42 @@
+/** ObjectMeta checks every kind gets from the apiserver (ValidateObjectMeta and its update twin). */
+
+import { dns1123LabelErrors, dns1123SubdomainErrors, type FieldError } from './field-errors.js';
+import type { ResourceType } from './resource-type.js';
+import type { KubeObject } from './types.js';
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const MAX_ANNOTATION_BYTES = 256 * 1024;
+
+export function validateObjectMeta(rt: ResourceType, obj: KubeObject): FieldError[] {
+  const errors: FieldError[] = [];
+  const { name, labels, annotations } = obj.metadata;
+  if (name === undefined || name === '') {
+    errors.push({ type: 'Required', field: 'metadata.name', detail: 'name or generateName is required' });
+  } else {
+    errors.push(...(rt.nameRule === 'label' ? dns1123LabelErrors('metadata.name', name) : dns1123SubdomainErrors('metadata.name', name)));
+  }
+  for (const [key, value] of Object.entries(labels ?? {})) {
+    if (!QUALIFIED_NAME.test(key) || key.length > 316) {
+      errors.push({ type: 'Invalid', field: 'metadata.labels', value: key, detail: "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')" });
+    }
+    if (typeof value !== 'string' || value.length > 63 || !LABEL_VALUE.test(value)) {
+      errors.push({ type: 'Invalid', field: 'metadata.labels', value, detail: "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')" });
+    }
+  }
+  const annotationBytes = Object.entries(annotations ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
+  if (annotationBytes > MAX_ANNOTATION_BYTES) {
+    errors.push({ type: 'TooLong', field: 'metadata.annotations', detail: `must have at most ${MAX_ANNOTATION_BYTES} bytes` });
+  }
+  return errors;
+}
+
+export function validateObjectMetaUpdate(obj: KubeObject, old: KubeObject): FieldError[] {
+  const errors: FieldError[] = [];
+  for (const field of ['name', 'namespace', 'uid'] as const) {
+    if (obj.metadata[field] !== old.metadata[field]) {
+      errors.push({ type: 'Invalid', field: `metadata.${field}`, value: obj.metadata[field] ?? '', detail: 'field is immutable' });
+    }
+  }
+  return errors;
+}

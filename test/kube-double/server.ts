@@ -1,0 +1,124 @@
+/**
+ * The HTTPS front: authentication, then discovery/OpenAPI/version documents or the resource
+ * handler. Every failure leaves as a metav1.Status.
+ */
+
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ANONYMOUS, authenticate, bearerToken } from './auth.js';
+import {
+  aggregatedContentType, aggregatedDiscovery, aggregatedVersion, apiGroup, apiGroupList, apiResourceList, apiVersions,
+  versionInfo, type ServerVersion,
+} from './discovery.js';
+import { sendError, sendJson } from './http-util.js';
+import { groupVersionDocument, openApiIndex } from './openapi.js';
+import { parseRequestPath } from './request-info.js';
+import { handleResource, type ResourceHandlerDeps } from './resource-handler.js';
+import { methodNotAllowed, resourceNotFound, unauthorized } from './status.js';
+import type { JsonObject, UserInfo } from './types.js';
+
+export interface ServerDeps extends ResourceHandlerDeps {
+  tokens: ReadonlyMap<string, UserInfo>;
+  anonymous: boolean;
+  version: ServerVersion;
+  tls: { certPem: string; keyPem: string };
+}
+
+const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
+
+function sendFound(res: ServerResponse, body: JsonObject | undefined, contentType?: string): void {
+  if (body === undefined) throw resourceNotFound();
+  res.setHeader('Vary', 'Accept');
+  sendJson(res, 200, body, contentType);
+}
+
+/** Everything that is not a resource: health, version, discovery, OpenAPI. */
+function handleNonResource(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, url: URL, serverAddress: string): boolean {
+  const path = url.pathname.replace(/\/+$/, '') || '/';
+  if (HEALTH_PATHS.has(path)) {
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end('ok');
+    return true;
+  }
+  if (path === '/version') {
+    sendJson(res, 200, versionInfo(deps.version));
+    return true;
+  }
+  if (path === '/openapi/v3') {
+    sendJson(res, 200, openApiIndex(deps.table, deps.version.gitVersion));
+    return true;
+  }
+  const openapi = /^\/openapi\/v3\/(?:api\/([^/]+)|apis\/([^/]+)\/([^/]+))$/.exec(path);
+  if (openapi !== null) {
+    const [, coreVersion, group, version] = openapi;
+    const doc = coreVersion !== undefined
+      ? groupVersionDocument(deps.table, '', coreVersion, deps.version.gitVersion)
+      : groupVersionDocument(deps.table, group ?? '', version ?? '', deps.version.gitVersion);
+    sendFound(res, doc);
+    return true;
+  }
+  const info = parseRequestPath(path);
+  const aggregated = aggregatedVersion(req.headers.accept);
+  switch (info.type) {
+    case 'api':
+      if (aggregated !== undefined) sendFound(res, aggregatedDiscovery(deps.table, true, aggregated), aggregatedContentType(aggregated));
+      else sendFound(res, apiVersions(serverAddress));
+      return true;
+    case 'apis':
+      if (aggregated !== undefined) sendFound(res, aggregatedDiscovery(deps.table, false, aggregated), aggregatedContentType(aggregated));
+      else sendFound(res, apiGroupList(deps.table));
+      return true;
+    case 'group':
+      sendFound(res, apiGroup(deps.table, info.group));
+      return true;
+    case 'groupVersion':
+      sendFound(res, apiResourceList(deps.table, info.group, info.version));
+      return true;
+    default:
+      return false;
+  }
+}
+
+async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse, serverAddress: string): Promise<void> {
+  const url = new URL(req.url ?? '/', `https://${serverAddress}`);
+  let user = authenticate(req, deps.tokens);
+  if (user === undefined) {
+    if (bearerToken(req) !== undefined || !deps.anonymous) throw unauthorized();
+    user = ANONYMOUS;
+  }
+  const info = parseRequestPath(url.pathname);
+  if (info.type === 'resource') {
+    await handleResource(deps, req, res, info, url, user);
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed();
+  if (!handleNonResource(deps, req, res, url, serverAddress)) {
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end('404 page not found\n');
+  }
+}
+
+export interface RunningServer {
+  server: https.Server;
+  url: string;
+}
+
+export async function listen(deps: ServerDeps): Promise<RunningServer> {
+  let serverAddress = '127.0.0.1';
+  const server = https.createServer({ cert: deps.tls.certPem, key: deps.tls.keyPem }, (req, res) => {
+    route(deps, req, res, serverAddress).catch((err: unknown) => {
+      sendError(res, err);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  serverAddress = `127.0.0.1:${port}`;
+  return { server, url: `https://${serverAddress}` };
+}
