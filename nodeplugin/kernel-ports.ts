@@ -1,0 +1,42 @@
+/** The reconciler's ports implemented over the real kernel adapters. */
+import { parseIp } from '../core/ip.js';
+import type { NodeBpf } from './bpf/index.js';
+import type { ChangeOutcome, DatapathMapsPort, XfrmPort } from './reconciler/reconciler.js';
+import type { XfrmSocket } from './xfrm/index.js';
+import type { XfrmChange, XfrmPolicyInfo, XfrmStateInfo } from './xfrm/types.js';
+
+export class NetlinkXfrmPort implements XfrmPort {
+  readonly #socket: XfrmSocket;
+  constructor(socket: XfrmSocket) {
+    this.#socket = socket;
+  }
+  dumpStates(): Promise<readonly XfrmStateInfo[]> {
+    return this.#socket.dumpStates();
+  }
+  dumpPolicies(): Promise<readonly XfrmPolicyInfo[]> {
+    return this.#socket.dumpPolicies();
+  }
+  async apply(changes: readonly XfrmChange[]): Promise<readonly ChangeOutcome[]> {
+    const results = await this.#socket.applyBatch(changes);
+    return results.map((r, i) => {
+      const change = changes[i] as XfrmChange;
+      return r.ok ? { change } : { change, error: r.error };
+    });
+  }
+}
+
+export class BpfMapsPort implements DatapathMapsPort {
+  readonly #bpf: NodeBpf;
+  constructor(bpf: NodeBpf) {
+    this.#bpf = bpf;
+  }
+  setPeerMarks(marks: ReadonlyMap<string, number>): Promise<void> {
+    // KmeshNodeInfo addresses are hashed as written, but the map wants canonical text.
+    this.#bpf.setPeerMarks(new Map([...marks].map(([a, m]) => [parseIp(a)?.canonical ?? a, m])));
+    return Promise.resolve();
+  }
+  setPeerCidrs(cidrs: readonly string[]): Promise<void> {
+    this.#bpf.setPeerCidrs(cidrs);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Applies a plan to the kernel with the fewest changes: dump, diff, install, update the BPF
+ * maps, then remove. If anything in the install step fails, nothing is removed this round, so
+ * the previous working state stays in force and the next reconcile retries.
+ */
+import type { Plan, SkippedPeer } from '../../core/plan.js';
+import type { XfrmChange, XfrmPolicyInfo, XfrmStateInfo } from '../xfrm/types.js';
+import { type DiffOptions, diffXfrm, toXfrmPolicy, toXfrmState } from './xfrm-diff.js';
+
+/** The kernel's xfrm tables, as the reconciler needs them. */
+export interface XfrmPort {
+  dumpStates(): Promise<readonly XfrmStateInfo[]>;
+  dumpPolicies(): Promise<readonly XfrmPolicyInfo[]>;
+  /** Apply in order; one outcome per change, never throwing for a single failed change. */
+  apply(changes: readonly XfrmChange[]): Promise<readonly ChangeOutcome[]>;
+}
+
+export interface ChangeOutcome {
+  readonly change: XfrmChange;
+  /** Set when the kernel refused the change; the message never contains key material. */
+  readonly error?: Error;
+}
+
+/** The BPF maps the tc programs read. Each setter makes the map equal to its argument. */
+export interface DatapathMapsPort {
+  setPeerMarks(marks: ReadonlyMap<string, number>): Promise<void>;
+  setPeerCidrs(cidrs: readonly string[]): Promise<void>;
+}
+
+export interface KernelSnapshot {
+  readonly states: readonly XfrmStateInfo[];
+  readonly policies: readonly XfrmPolicyInfo[];
+}
+
+export interface ReconcileReport {
+  readonly installed: number;
+  readonly removed: number;
+  readonly unchanged: number;
+  /** True when removals were held back because an install failed. */
+  readonly removalsDeferred: boolean;
+  readonly errors: readonly string[];
+  readonly skipped: readonly SkippedPeer[];
+}
+
+export class Reconciler {
+  readonly #xfrm: XfrmPort;
+  readonly #maps: DatapathMapsPort;
+
+  constructor(xfrm: XfrmPort, maps: DatapathMapsPort) {
+    this.#xfrm = xfrm;
+    this.#maps = maps;
+  }
+
+  async snapshot(): Promise<KernelSnapshot> {
+    const [states, policies] = await Promise.all([this.#xfrm.dumpStates(), this.#xfrm.dumpPolicies()]);
+    return { states, policies };
+  }
+
+  /** Make the kernel match `plan`. `actual` may be passed when the caller has just dumped it. */
+  async reconcile(plan: Plan, options: DiffOptions & { readonly actual?: KernelSnapshot } = {}): Promise<ReconcileReport> {
+    const actual = options.actual ?? (await this.snapshot());
+    const diff = diffXfrm({ states: plan.states.map(toXfrmState), policies: plan.policies.map(toXfrmPolicy) }, actual, options);
+    const errors: string[] = [];
+    const installed = await this.#apply(diff.install, errors);
+    try {
+      await this.#maps.setPeerMarks(plan.peerMarks);
+      await this.#maps.setPeerCidrs(plan.peerPodCidrs);
+    } catch (err: unknown) {
+      errors.push(`bpf maps: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const removalsDeferred = errors.length > 0 && diff.remove.length > 0;
+    const removed = removalsDeferred ? 0 : await this.#apply(diff.remove, errors);
+    return { installed, removed, unchanged: diff.unchanged, removalsDeferred, errors, skipped: plan.skipped };
+  }
+
+  async #apply(changes: readonly XfrmChange[], errors: string[]): Promise<number> {
+    if (changes.length === 0) return 0;
+    const outcomes = await this.#xfrm.apply(changes);
+    let done = 0;
+    for (const o of outcomes) {
+      if (o.error) errors.push(`${o.change.op}: ${o.error.message}`);
+      else done++;
+    }
+    return done;
+  }
+}

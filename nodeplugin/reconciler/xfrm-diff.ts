@@ -1,0 +1,128 @@
+/**
+ * Desired-versus-actual diff for xfrm, as an ordered list of changes. The order is what makes
+ * changes lossless:
+ *   1. add new states (and replace changed ones: the kernel cannot rekey a live SA in place),
+ *   2. add or atomically update policies, so they only ever point at states that exist,
+ *   3. delete stale policies, 4. delete stale states.
+ * The caller updates the BPF maps between steps 2 and 3.
+ */
+import { parseCidr, parseIp } from '../../core/ip.js';
+import type { Mark, PlannedPolicy, PlannedState } from '../../core/plan.js';
+import type { XfrmChange, XfrmPolicy, XfrmPolicyInfo, XfrmState, XfrmStateInfo } from '../xfrm/types.js';
+import { isOwnedPolicy, isOwnedState } from './ownership.js';
+
+export interface XfrmDiff {
+  /** Steps 1 and 2: safe to run first. */
+  readonly install: readonly XfrmChange[];
+  /** Steps 3 and 4: run after the maps stop pointing at what goes away. */
+  readonly remove: readonly XfrmChange[];
+  /** Objects already right, for reporting. */
+  readonly unchanged: number;
+}
+
+export function toXfrmState(s: PlannedState): XfrmState {
+  return {
+    family: s.family, src: s.src, dst: s.dst, spi: s.spi, proto: 'esp', mode: 'tunnel', reqid: s.reqid,
+    aead: { name: s.aead.name, key: s.aead.key, icvBits: s.aead.icvBits },
+    ...(s.mark ? { mark: s.mark } : {}),
+    ...(s.outputMark ? { outputMark: s.outputMark } : {}),
+  };
+}
+
+export function toXfrmPolicy(p: PlannedPolicy): XfrmPolicy {
+  return {
+    dir: p.dir, selector: { src: p.selector.src, dst: p.selector.dst }, mark: p.mark, action: 'allow',
+    tmpls: [{ family: p.tmpl.family, src: p.tmpl.src, dst: p.tmpl.dst, proto: 'esp', mode: 'tunnel', spi: p.tmpl.spi, reqid: p.tmpl.reqid }],
+  };
+}
+
+const ip = (a: string): string => parseIp(a)?.canonical ?? a;
+const cidr = (c: string): string => parseCidr(c)?.network ?? c;
+const markText = (m: Mark | undefined): string => (m ? `${m.value}/${m.mask}` : '-');
+
+/** The kernel's identity of an SA: (dst, SPI, proto, mark). */
+export function stateKey(s: Pick<XfrmState, 'family' | 'dst' | 'spi' | 'proto' | 'mark'>): string {
+  return `${s.family}|${ip(s.dst)}|${s.spi}|${s.proto}|${markText(s.mark)}`;
+}
+
+/** The kernel's identity of a policy: (dir, selector, mark, type). */
+export function policyKey(p: Pick<XfrmPolicy, 'dir' | 'selector' | 'mark' | 'type'>): string {
+  return `${p.dir}|${cidr(p.selector.src)}|${cidr(p.selector.dst)}|${markText(p.mark)}|${p.type ?? 'main'}`;
+}
+
+function sameMark(a: Mark | undefined, b: Mark | undefined): boolean {
+  return markText(a) === markText(b);
+}
+
+function sameState(want: XfrmState, have: XfrmState): boolean {
+  const a = want.aead, b = have.aead;
+  return ip(want.src) === ip(have.src) && want.reqid === have.reqid && want.mode === have.mode &&
+    sameMark(want.outputMark, have.outputMark) && a !== undefined && b !== undefined &&
+    a.name === b.name && a.icvBits === b.icvBits && Buffer.from(a.key).equals(Buffer.from(b.key));
+}
+
+function samePolicy(want: XfrmPolicy, have: XfrmPolicy): boolean {
+  if (want.action !== have.action || (want.priority ?? 0) !== (have.priority ?? 0) || want.tmpls.length !== have.tmpls.length) return false;
+  return want.tmpls.every((t, i) => {
+    const h = have.tmpls[i];
+    return h !== undefined && t.family === h.family && ip(t.src) === ip(h.src) && ip(t.dst) === ip(h.dst) &&
+      t.proto === h.proto && t.mode === h.mode && t.spi === h.spi && t.reqid === h.reqid && (t.optional ?? false) === (h.optional ?? false);
+  });
+}
+
+export interface DiffOptions {
+  /**
+   * Owned states to leave alone even though the plan does not list them: inbound SAs of an SPI
+   * still in its grace period whose key this process never learnt (adopted after a restart).
+   */
+  readonly keepState?: (s: XfrmStateInfo) => boolean;
+}
+
+export function diffXfrm(
+  desired: { readonly states: readonly XfrmState[]; readonly policies: readonly XfrmPolicy[] },
+  actual: { readonly states: readonly XfrmStateInfo[]; readonly policies: readonly XfrmPolicyInfo[] },
+  options: DiffOptions = {},
+): XfrmDiff {
+  const install: XfrmChange[] = [];
+  const removePolicies: XfrmChange[] = [];
+  const removeStates: XfrmChange[] = [];
+  let unchanged = 0;
+
+  const haveStates = new Map(actual.states.map((s) => [stateKey(s), s]));
+  const wantStateKeys = new Set<string>();
+  for (const want of desired.states) {
+    const key = stateKey(want);
+    wantStateKeys.add(key);
+    const have = haveStates.get(key);
+    if (have === undefined) install.push({ op: 'addState', state: want });
+    else if (!isOwnedState(have)) install.push({ op: 'addState', state: want }); // will fail EEXIST: surfaced, never deleted
+    else if (sameState(want, have)) unchanged++;
+    else install.push({ op: 'deleteState', id: idOf(have) }, { op: 'addState', state: want });
+  }
+
+  const havePolicies = new Map(actual.policies.filter((p) => !p.socket).map((p) => [policyKey(p), p]));
+  const wantPolicyKeys = new Set<string>();
+  for (const want of desired.policies) {
+    const key = policyKey(want);
+    wantPolicyKeys.add(key);
+    const have = havePolicies.get(key);
+    if (have === undefined) install.push({ op: 'addPolicy', policy: want });
+    else if (!isOwnedPolicy(have)) install.push({ op: 'addPolicy', policy: want }); // foreign: EEXIST is reported
+    else if (samePolicy(want, have)) unchanged++;
+    else install.push({ op: 'updatePolicy', policy: want });
+  }
+
+  for (const [key, have] of havePolicies) {
+    if (!wantPolicyKeys.has(key) && isOwnedPolicy(have)) {
+      removePolicies.push({ op: 'deletePolicy', id: { dir: have.dir, selector: have.selector, ...(have.mark ? { mark: have.mark } : {}), type: have.type } });
+    }
+  }
+  for (const [key, have] of haveStates) {
+    if (!wantStateKeys.has(key) && isOwnedState(have) && !(options.keepState?.(have) ?? false)) removeStates.push({ op: 'deleteState', id: idOf(have) });
+  }
+  return { install, remove: [...removePolicies, ...removeStates], unchanged };
+}
+
+function idOf(s: XfrmState): Extract<XfrmChange, { op: 'deleteState' }>['id'] {
+  return { family: s.family, dst: s.dst, spi: s.spi, proto: s.proto, src: s.src, ...(s.mark ? { mark: s.mark } : {}) };
+}
