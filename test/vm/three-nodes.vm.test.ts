@@ -28,7 +28,7 @@ interface Node {
   readonly podIp: string;
   readonly cidr: string;
   readonly ns: Netns;
-  readonly agent: NetnsWorker<NodeWorkerApi>;
+  agent: NetnsWorker<NodeWorkerApi>;
   readonly pod: NetnsWorker<PodWorkerApi>;
   bootID: string;
   keys: Map<number, IpsecKey>;
@@ -232,6 +232,25 @@ test.serial('a peer boot ID change rekeys that peer only', async (t) => {
   }
   for (const [a, b] of [[n1, n3], [n3, n1], [n2, n3], [n3, n2]] as const) t.true((await exchange(a, b)) > 0, `${a.name} -> ${b.name} after the rekey`);
   for (const n of ctx.nodes) t.deepEqual(await xfrmErrors(n), {}, `${n.name}: no xfrm errors`);
+});
+
+test.serial('a restarted node plugin adopts the kernel state: no change, no loss', async (t) => {
+  const ctx = t.context;
+  const [n1, n2] = ctx.nodes as [Node, Node];
+  const before = await n1.agent.call('ownedStates');
+  const stream = await n2.pod.call('startStream', n1.podIp, PORT, 20);
+  await n1.agent.close(); // the plugin dies; the kernel keeps its SAs, policies, maps and programs
+  n1.agent = await NetnsWorker.start<NodeWorkerApi>(n1.ns, new URL('./node-worker.js', import.meta.url), { startTimeoutMs: 120_000 });
+  await n1.agent.call('setup', '/sys/fs/bpf/kmesh-ipsec-vmtest/node1', ['vpod'], ['eth0']);
+  delete n1.memory; // nothing carried over: peer ids and accepted SPIs come back from the kernel
+  const r = await sync(ctx, n1);
+  t.deepEqual([r.report.installed, r.report.removed], [0, 0], 'converged without touching a working SA');
+  t.is(r.report.unchanged, 8);
+  const { sent, received } = await n2.pod.call('stopStream', stream);
+  t.is(received, sent, 'no datagram lost across the restart');
+  const after = await n1.agent.call('ownedStates');
+  const view = (xs: StateSummary[]) => xs.map((s) => `${s.src}>${s.dst}/${s.spi}/${s.mark ?? '-'}/${s.keyFingerprint}/${s.addTime}`).sort();
+  t.deepEqual(view(after), view(before), 'same SAs, same keys, same install times');
 });
 
 test.serial('objects we do not own survive every reconcile', async (t) => {
