@@ -94,7 +94,8 @@ export function validateNodeInfo(obj: unknown): Result<KmeshNodeInfo> {
   const meta = obj.metadata;
   if (!isRecord(meta) || typeof meta.name !== 'string' || meta.name === '') {
     errors.push({ field: 'metadata.name', message: 'required: the node name' });
-  } else if (meta.namespace !== undefined && meta.namespace !== KMESH_NAMESPACE) {
+  }
+  if (isRecord(meta) && meta.namespace !== undefined && meta.namespace !== KMESH_NAMESPACE) {
     errors.push({ field: 'metadata.namespace', message: `must be "${KMESH_NAMESPACE}", got ${describe(meta.namespace)}` });
   }
   const spec = validateNodeInfoSpec(obj.spec);

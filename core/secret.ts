@@ -255,9 +255,10 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** A short description of a JSON value for error messages; never echoes long strings (keys!). */
 export function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return v.length <= 24 ? `the string ${JSON.stringify(v)}` : `a string of ${v.length} characters`;
   if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
-  return `a ${typeof v}`;
+  return `an ${typeof v}`;
 }

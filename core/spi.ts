@@ -20,14 +20,19 @@ export interface SpiTransitionError extends FieldError {
   readonly code: SpiViolation;
 }
 
+/** What to tell the user to use next; never throws, even at the top of the SPI space. */
+function suggestAfter(spi: number): string {
+  return spi >= SPI_MAX ? `no higher SPI is left (${SPI_MAX} is the largest); the key cannot be rotated further` : `use ${spi + 1}`;
+}
+
 /** Check an update of the secret from `current` to `next`; empty when allowed. */
 export function checkSpiTransition(current: IpsecKey, next: IpsecKey, field = 'ipSec'): SpiTransitionError[] {
   if (next.spi < current.spi) {
-    return [{ code: SpiViolation.Decreased, field: `${field}.spi`, message: `must not go down: the current SPI is ${current.spi}, this sets ${next.spi}; use ${nextSpi(current.spi)} with a new key` }];
+    return [{ code: SpiViolation.Decreased, field: `${field}.spi`, message: `must not go down: the current SPI is ${current.spi}, this sets ${next.spi}; ${suggestAfter(current.spi)} with a new key` }];
   }
   const sameKey = sameKeyMaterial(current, next);
   if (next.spi === current.spi && !sameKey) {
-    return [{ code: SpiViolation.KeyChangedSameSpi, field: `${field}.spi`, message: `a new key needs a higher SPI: set spi to ${nextSpi(current.spi)} (the current SPI ${current.spi} already names another key)` }];
+    return [{ code: SpiViolation.KeyChangedSameSpi, field: `${field}.spi`, message: `a new key needs a higher SPI: ${current.spi < SPI_MAX ? `set spi to ${current.spi + 1}` : 'none is left'} (the current SPI ${current.spi} already names another key)` }];
   }
   if (next.spi > current.spi && sameKey) {
     return [{ code: SpiViolation.RaisedSameKey, field: `${field}.aeadKey`, message: `a higher SPI must come with a new key; this is the key of SPI ${current.spi}` }];
@@ -42,7 +47,7 @@ export function checkSpiTransition(current: IpsecKey, next: IpsecKey, field = 'i
 export function checkSpiAboveAdvertised(next: IpsecKey, advertised: readonly number[], field = 'ipSec'): SpiTransitionError[] {
   const highest = Math.max(0, ...advertised);
   if (next.spi > highest) return [];
-  return [{ code: SpiViolation.BelowAdvertised, field: `${field}.spi`, message: `must be above ${highest}, the highest SPI nodes still advertise (their states hold the previous key); use ${nextSpi(highest)}` }];
+  return [{ code: SpiViolation.BelowAdvertised, field: `${field}.spi`, message: `must be above ${highest}, the highest SPI nodes still advertise (their states hold the previous key); ${suggestAfter(highest)}` }];
 }
 
 /** The SPI that follows `spi`; throws when the space is exhausted. */

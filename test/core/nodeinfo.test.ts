@@ -53,7 +53,7 @@ for (const [name, patch, field, message] of bad) {
 test('object: wrong apiVersion, kind, namespace and missing name are reported together', (t) => {
   const r = validateNodeInfo({ apiVersion: 'kmesh.net/v1', kind: 'Node', metadata: { namespace: 'default' }, spec: good });
   if (r.ok) return t.fail();
-  t.deepEqual(r.errors.map((e) => e.field), ['apiVersion', 'kind', 'metadata.name']);
+  t.deepEqual(r.errors.map((e) => e.field), ['apiVersion', 'kind', 'metadata.name', 'metadata.namespace']);
   const r2 = validateNodeInfo({ apiVersion: 'kmesh.net/v1alpha1', kind: 'KmeshNodeInfo', metadata: { name: 'n', namespace: 'default' }, spec: good });
   t.is(r2.ok ? '' : r2.errors[0]?.field, 'metadata.namespace');
 });

@@ -51,6 +51,7 @@ const malformed: [name: string, value: string, field: string, message: RegExp][]
   ['spi 1.0', `{"spi":1.0,"aeadKey":"${KMESH_B64}"}`, 'ipSec.spi', /without fraction or exponent, got 1.0/],
   ['spi exponent', `{"spi":1e2,"aeadKey":"${KMESH_B64}"}`, 'ipSec.spi', /got 1e2/],
   ['spi null', `{"spi":null,"aeadKey":"${KMESH_B64}"}`, 'ipSec.spi', /got null/],
+  ['spi as object', `{"spi":{},"aeadKey":"${KMESH_B64}"}`, 'ipSec.spi', /got an object/],
   ['missing key', '{"spi":1}', 'ipSec.aeadKey', /required: 72 hex characters or standard base64 of 36 bytes/],
   ['empty key', key(''), 'ipSec.aeadKey', /got an empty string/],
   ['key as number', '{"spi":1,"aeadKey":12}', 'ipSec.aeadKey', /must be a string/],

@@ -58,3 +58,10 @@ test('initialSpi and nextSpi', (t) => {
   t.is(nextSpi(1), 2);
   t.throws(() => nextSpi(0x7fffffff), { instanceOf: RangeError });
 });
+
+test('the rules return errors, never throw, at the top of the SPI space', (t) => {
+  const top = mk(0x7fffffff, K1);
+  t.regex(checkSpiTransition(top, mk(0x7fffffff, K2))[0]?.message ?? '', /none is left/);
+  t.regex(checkSpiTransition(top, mk(3, K2))[0]?.message ?? '', /no higher SPI is left/);
+  t.regex(checkSpiAboveAdvertised(mk(5), [0x7fffffff])[0]?.message ?? '', /no higher SPI is left/);
+});
