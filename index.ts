@@ -29,3 +29,27 @@ export { SpiViolation, type SpiTransitionError, checkSpiAboveAdvertised, checkSp
 export { deriveKey } from './core/derive.js';
 export { type KmeshNodeInfo, type KmeshNodeInfoSpec, validateNodeInfo, validateNodeInfoSpec } from './core/nodeinfo.js';
 export { type ParsedCidr, type ParsedIp, parseCidr, parseIp } from './core/ip.js';
+export {
+  DEFAULT_CLOCK_SKEW_SECONDS,
+  DEFAULT_STAMP_TTL_SECONDS,
+  MAX_STAMP_CHARS,
+  STAMP_FIELD,
+  STAMP_ISSUER,
+  STAMP_TYPE,
+  StampAlgorithm,
+  type StampClaims,
+  StampFailure,
+  type StampKeyRing,
+  type StampSigningKey,
+  type StampSubject,
+  type StampVerification,
+  type StampVerificationKey,
+  importStampJwks,
+  importStampSigningKey,
+  signStamp,
+  specDigest,
+  verifyStamp,
+} from './core/stamp.js';
+export { canonicalDigest, canonicalJson } from './core/canonical-json.js';
+export { type JsonPatchOperation, LAST_APPLIED_ANNOTATION, canonicalIpsecData, canonicalSecretPatch, jsonPointerToken } from './core/secret-patch.js';
+export { type NodeFacts, type PeerClaim, checkSpecAgainstNode, checkSpecAgainstPeers, cidrContains, cidrsOverlap, nodeFactsFromNode } from './core/nodeinfo-claims.js';

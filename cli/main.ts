@@ -5,6 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { registerSecretCommands } from './secret-command.js';
+import { registerWebhookCommands } from './webhook-command.js';
+import { registerCertsCommands } from './certs-command.js';
 import { CliError } from './errors.js';
 
 const program = new Command('kmesh-ipsec')
@@ -16,6 +18,8 @@ const program = new Command('kmesh-ipsec')
 
 // Command groups; add a line per group.
 registerSecretCommands(program);
+registerWebhookCommands(program);
+registerCertsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,179 @@
+/**
+ * The HTTP surface of the webhook (express 5): the two admission endpoints, health, readiness
+ * and metrics. Transport concerns only: the envelope is checked by admission-review.ts and the
+ * decisions are made in dispatch.ts.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { formatErrors } from '../core/result.js';
+import { type AdmissionRequest, allowResponse, denyResponse, parseAdmissionReview, peekUid } from './admission-review.js';
+import { type Decision, DenyCause } from './decision.js';
+import { type AdmissionDeps, Endpoint, Subject, decide, subjectOf } from './dispatch.js';
+import type { WebhookMetrics } from './metrics.js';
+
+/**
+ * Two objects at etcd's 1.5 MiB limit (object and oldObject) plus the envelope. Our objects are
+ * a few hundred bytes, but a mis-scoped rule may send us anything, and 413 lets failurePolicy
+ * decide rather than crashing or buffering without bound.
+ */
+export const DEFAULT_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+/** Used when the API server sends no `timeout` query parameter (its own default is 10 s). */
+const DEFAULT_BUDGET_MS = 10_000;
+
+export interface AppContext {
+  readonly deps: AdmissionDeps;
+  readonly metrics: WebhookMetrics;
+  readonly logger: Logger;
+  readonly bodyLimitBytes?: number;
+  /** Named readiness checks; /readyz is 200 only when all pass. */
+  readonly readiness: () => Readonly<Record<string, boolean>>;
+}
+
+export function createWebhookApp(ctx: AppContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const json = express.json({ limit: ctx.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, strict: false, type: () => true });
+
+  for (const endpoint of [Endpoint.Mutate, Endpoint.Validate]) {
+    app.post(`/${endpoint}`, requireJsonContentType(ctx), json, (req: Request, res: Response) => admissionHandler(ctx, endpoint, req, res));
+    app.all(`/${endpoint}`, methodNotAllowed('POST'));
+  }
+  app.get('/healthz', (_req: Request, res: Response) => {
+    res.type('text/plain').send('ok\n');
+  });
+  app.get('/readyz', (_req: Request, res: Response) => {
+    const checks = ctx.readiness();
+    const failing = Object.entries(checks).filter(([, ready]) => !ready).map(([name]) => name);
+    res.status(failing.length === 0 ? 200 : 503).type('text/plain').send(failing.length === 0 ? 'ok\n' : `not ready: ${failing.join(', ')}\n`);
+  });
+  app.get('/metrics', async (_req: Request, res: Response) => {
+    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+  });
+  for (const path of ['/healthz', '/readyz', '/metrics']) app.all(path, methodNotAllowed('GET, HEAD'));
+  app.use((req: Request, res: Response) => {
+    sendStatus(res, 404, 'NotFound', `no route ${req.method} ${req.path}; the admission endpoints are POST /mutate and POST /validate`);
+  });
+  app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    bodyErrorHandler(ctx, err, req, res, next);
+  });
+  return app;
+}
+
+async function admissionHandler(ctx: AppContext, endpoint: Endpoint, req: Request, res: Response): Promise<void> {
+  const started = process.hrtime.bigint();
+  const parsed = parseAdmissionReview(req.body);
+  if (!parsed.ok) {
+    ctx.metrics.badRequests.inc({ reason: 'not-admission-review' });
+    ctx.logger.warn({ endpoint, uid: peekUid(req.body), fields: parsed.errors.map((e) => e.field) }, 'rejected a body that is not an AdmissionReview v1 request');
+    sendStatus(res, 400, 'BadRequest', `not an AdmissionReview v1 request: ${formatErrors(parsed.errors)}`);
+    return;
+  }
+  const review = parsed.value;
+  const signal = AbortSignal.timeout(budgetMs(req.query.timeout));
+  let decision: Decision;
+  try {
+    decision = await decide(endpoint, review, ctx.deps, signal);
+    // The API server rejects a validating response that carries a patch; catch our own bug here with a clear message.
+    if (decision.allowed && decision.patch.length > 0 && endpoint !== Endpoint.Mutate) throw new Error('a validating decision carried a patch');
+  } catch (err: unknown) {
+    ctx.logger.error({ uid: review.uid, endpoint, err: errorSummary(err) }, 'admission handler failed');
+    decision = {
+      allowed: false,
+      cause: DenyCause.Internal,
+      code: 500,
+      reason: 'InternalError',
+      message: `internal error in the kmesh-ipsec webhook; see its logs for uid ${review.uid}`,
+      fields: [],
+      warnings: [],
+    };
+  }
+  const body = decision.allowed
+    ? allowResponse(review.uid, decision.patch, decision.warnings)
+    : denyResponse(review.uid, { code: decision.code, reason: decision.reason, message: decision.message }, decision.warnings);
+  res.status(200).json(body);
+  record(ctx, endpoint, review, subjectOf(review), decision, Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+function record(ctx: AppContext, endpoint: Endpoint, review: AdmissionRequest, subject: Subject, decision: Decision, seconds: number): void {
+  const outcome = decision.allowed ? (decision.patch.length > 0 ? 'patched' : 'allowed') : `denied:${decision.cause}`;
+  const labels = { endpoint, subject, operation: review.operation };
+  ctx.metrics.admissionDuration.observe({ ...labels, allowed: String(decision.allowed) }, seconds);
+  ctx.metrics.admissions.inc({ ...labels, outcome, dry_run: String(review.dryRun) });
+  if (subject === Subject.NodeInfo && endpoint === Endpoint.Mutate && outcome === 'patched') ctx.metrics.stampsSigned.inc();
+  if (subject === Subject.Other) return;
+  // Identities and field names only: object contents (keys!) are never logged.
+  ctx.logger.info({
+    uid: review.uid,
+    endpoint,
+    subject,
+    operation: review.operation,
+    namespace: review.namespace,
+    name: review.name,
+    user: review.userInfo.username,
+    dryRun: review.dryRun,
+    outcome,
+    ...(decision.allowed ? {} : { fields: decision.fields }),
+    ms: Math.round(seconds * 1e5) / 100,
+  }, 'admission');
+}
+
+/** The API server appends `?timeout=<n>s`; keep 20 % for the trip back. */
+export function budgetMs(timeout: unknown): number {
+  const m = typeof timeout === 'string' ? /^(\d{1,3})s$/.exec(timeout) : null;
+  const seconds = m?.[1] !== undefined ? Number(m[1]) : undefined;
+  return seconds !== undefined && seconds > 0 ? Math.min(seconds, 30) * 800 : DEFAULT_BUDGET_MS;
+}
+
+function requireJsonContentType(ctx: AppContext) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type === 'application/json') {
+      next();
+      return;
+    }
+    ctx.metrics.badRequests.inc({ reason: 'content-type' });
+    sendStatus(res, 415, 'UnsupportedMediaType', `Content-Type must be application/json, got ${type ? JSON.stringify(type.slice(0, 64)) : 'none'}`);
+  };
+}
+
+function methodNotAllowed(allowed: string) {
+  return (req: Request, res: Response): void => {
+    res.setHeader('Allow', allowed);
+    sendStatus(res, 405, 'MethodNotAllowed', `${req.method} is not allowed on ${req.path}; use ${allowed}`);
+  };
+}
+
+function bodyErrorHandler(ctx: AppContext, err: unknown, _req: Request, res: Response, next: NextFunction): void {
+  if (res.headersSent) {
+    next(err);
+    return;
+  }
+  const type = typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
+  const known: Record<string, [number, string, string]> = {
+    'entity.too.large': [413, 'RequestEntityTooLarge', `body exceeds ${ctx.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`],
+    'entity.parse.failed': [400, 'BadRequest', 'body is not valid JSON'],
+    'encoding.unsupported': [415, 'UnsupportedMediaType', 'unsupported Content-Encoding'],
+    'charset.unsupported': [415, 'UnsupportedMediaType', 'charset must be utf-8'],
+    'request.aborted': [400, 'BadRequest', 'request aborted'],
+    'request.size.invalid': [400, 'BadRequest', 'body length does not match Content-Length'],
+  };
+  const hit = typeof type === 'string' ? known[type] : undefined;
+  if (hit) {
+    ctx.metrics.badRequests.inc({ reason: type as string });
+    sendStatus(res, hit[0], hit[1], hit[2]);
+    return;
+  }
+  ctx.logger.error({ err: errorSummary(err) }, 'unexpected error serving a request');
+  sendStatus(res, 500, 'InternalError', 'internal error in the kmesh-ipsec webhook');
+}
+
+/** A metav1.Status, the error shape every Kubernetes client understands. */
+function sendStatus(res: Response, code: number, reason: string, message: string): void {
+  res.status(code).json({ apiVersion: 'v1', kind: 'Status', status: 'Failure', code, reason, message });
+}
+
+function errorSummary(err: unknown): { name: string; message: string; stack?: string } {
+  if (err instanceof Error) return { name: err.name, message: err.message, ...(err.stack ? { stack: err.stack } : {}) };
+  return { name: 'NonError', message: String(err) };
+}

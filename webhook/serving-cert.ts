@@ -1,0 +1,59 @@
+/**
+ * The serving certificate: validating a key pair before it is used, and hot-swapping it into a
+ * running TLS server. tls.Server#setSecureContext changes the context only for handshakes that
+ * start afterwards; established connections (the API server keeps them alive) continue with the
+ * context they were made with, so a rotation drops nothing.
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { type SecureContextOptions, type Server as TlsServer, createSecureContext } from 'node:tls';
+import { type Result, fail, ok } from '../core/result.js';
+
+/** TLS ≥ 1.2, as the API server's client requires; Node's default cipher list is kept (AEAD/ECDHE first). */
+export const TLS_MIN_VERSION = 'TLSv1.2';
+
+export interface ServingPair {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly notAfter: Date;
+  /** SHA-256 fingerprint of the leaf: safe to log, and what tests compare. */
+  readonly fingerprint256: string;
+  readonly subjectAltName: string;
+}
+
+export function secureContextOptions(pair: Pick<ServingPair, 'cert' | 'key'>): SecureContextOptions {
+  return { cert: pair.cert, key: pair.key, minVersion: TLS_MIN_VERSION };
+}
+
+/**
+ * Check a PEM certificate chain and key before serving them. Messages never quote the inputs:
+ * one of them is a private key.
+ */
+export function checkServingPair(cert: Buffer, key: Buffer, now: Date = new Date()): Result<ServingPair> {
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(cert);
+  } catch {
+    return fail([{ field: 'tls.crt', message: 'is not a PEM certificate' }]);
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    return fail([{ field: 'tls.key', message: 'is not a PEM private key (unencrypted PKCS#8, PKCS#1 or SEC1)' }]);
+  }
+  if (!leaf.checkPrivateKey(privateKey)) return fail([{ field: 'tls.key', message: 'does not belong to the certificate in tls.crt' }]);
+  const notAfter = new Date(leaf.validTo);
+  if (notAfter.getTime() <= now.getTime()) return fail([{ field: 'tls.crt', message: `expired at ${notAfter.toISOString()}` }]);
+  try {
+    createSecureContext(secureContextOptions({ cert, key }));
+  } catch (err: unknown) {
+    const reason = err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' ? (err as NodeJS.ErrnoException).code : 'unknown';
+    return fail([{ field: 'tls.crt', message: `rejected by OpenSSL (${reason ?? 'unknown'})` }]);
+  }
+  return ok({ cert, key, notAfter, fingerprint256: leaf.fingerprint256, subjectAltName: leaf.subjectAltName ?? '' });
+}
+
+/** Swap the pair of a running server; only new handshakes see it. */
+export function installServingPair(server: TlsServer, pair: ServingPair): void {
+  server.setSecureContext(secureContextOptions(pair));
+}
