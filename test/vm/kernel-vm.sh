@@ -95,7 +95,7 @@ mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work ove
   || fail "cannot mount the overlay root"
 for d in proc sys dev; do mount --move /$d /newroot/$d; done
 mount -t tmpfs -o mode=0755 run /newroot/run
-mount -t tmpfs -o mode=1777 tmp /newroot/tmp
+# /tmp stays the overlay's: a checkout under the host's /tmp (CI clones there) must be visible.
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
 mount -t tmpfs -o mode=1777 shm /newroot/dev/shm
