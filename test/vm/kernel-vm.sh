@@ -147,8 +147,12 @@ build_image() {
   work=$(mktemp -d /tmp/kmesh-vm-build.XXXXXX)
   BUILD_WORK=$work
   trap 'rm -rf "$BUILD_WORK"' EXIT
-  kpkg=${KMESH_VM_KERNEL_PKG:-$(apt-cache depends linux-image-amd64 2>/dev/null \
-    | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')}
+  find_kernel_pkg() {
+    apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+  }
+  kpkg=${KMESH_VM_KERNEL_PKG:-$(find_kernel_pkg)}
+  # A machine that already had every package may never have fetched the package lists.
+  if [ -z "$kpkg" ]; then apt-get update -qq >/dev/null 2>&1 || true; kpkg=$(find_kernel_pkg); fi
   [ -n "$kpkg" ] || die "cannot find the Debian kernel package (apt lists missing? try apt-get update)"
   say "downloading $kpkg"
   (cd "$work" && apt-get download -qq "$kpkg" >/dev/null 2>&1) \
