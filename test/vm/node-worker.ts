@@ -7,6 +7,8 @@
 import { ensureMaps, type NodeBpf } from '../../nodeplugin/bpf/index.js';
 import { BpfMapsPort, NetlinkXfrmPort } from '../../nodeplugin/kernel-ports.js';
 import { NodeDatapath, type SyncInput, type SyncMemory } from '../../nodeplugin/node-datapath.js';
+import { Reconciler } from '../../nodeplugin/reconciler/reconciler.js';
+import type { Plan } from '../../core/plan.js';
 import { XfrmSocket } from '../../nodeplugin/xfrm/index.js';
 import { keyFingerprint } from '../../core/fingerprint.js';
 import { isOwnedPolicy, isOwnedState } from '../../nodeplugin/reconciler/ownership.js';
@@ -15,6 +17,7 @@ import { failRpc, serveRpc } from '../helpers/netns.js';
 let socket: XfrmSocket;
 let bpf: NodeBpf | undefined;
 let datapath: NodeDatapath | undefined;
+let reconciler: Reconciler | undefined;
 try {
   socket = XfrmSocket.open();
 } catch (err) {
@@ -38,6 +41,12 @@ const api = {
     for (const i of podIfs) await bpf.attachPodProgram(i);
     for (const i of nodeIfs) await bpf.attachNodeProgram(i);
     datapath = new NodeDatapath(new NetlinkXfrmPort(socket), new BpfMapsPort(bpf));
+    reconciler = new Reconciler(new NetlinkXfrmPort(socket), new BpfMapsPort(bpf));
+  },
+  /** One reconcile of a given plan (the host suite uses policy-only plans: no ESP there). */
+  async reconcilePlan(plan: Plan) {
+    if (!reconciler) throw new Error('setup() first');
+    return reconciler.reconcile(plan);
   },
   async sync(input: SyncInput, memory?: SyncMemory) {
     if (!datapath) throw new Error('setup() first');
