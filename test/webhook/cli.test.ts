@@ -8,13 +8,12 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { importStampJwks, importStampSigningKey } from '../../core/stamp.js';
-import { httpsCall } from './helpers.js';
+import { httpsCall, freePort } from './helpers.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
 const run = promisify(execFile);
@@ -111,17 +110,6 @@ test.serial('webhook keygen: private JWK 0600, public JWKS, kid on stdout; exten
   t.regex(c.stderr, /contains private key material/);
   t.is((await cli(['webhook', 'keygen', '--out', out, '--alg', 'RS256'])).code, 2);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 test.serial('webhook: serves, is live but not ready without an API server, and drains on SIGTERM', async (t) => {
   const pki = join(dir, 'serve-pki');

@@ -12,7 +12,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +23,7 @@ import { importStampJwks, verifyStamp } from '../../core/stamp.js';
 import { WebhookNames, webhookConfigurations } from '../../webhook/configurations.js';
 import { type KubeDouble, defineResource, startKubeDouble } from '../kube-double/index.js';
 import { kubectl } from '../kube-double/kubectl.js';
-import { httpsCall } from './helpers.js';
+import { httpsCall, freePort } from './helpers.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
 const ADMIN = 'cluster-admin';
@@ -49,17 +48,6 @@ let webhookExit: Promise<number | null>;
 let webhookPort: number;
 let jwksPath: string;
 let logs = '';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kmesh-e2e-'));
