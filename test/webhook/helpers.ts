@@ -1,9 +1,9 @@
-import { createServer } from 'node:net';
 /**
  * Shared fixtures for the webhook tests: a real webhook over real HTTPS (certificates from our
  * own dev PKI, a generated stamp key, a fixed cluster view standing in for the API server), an
  * HTTPS client that trusts only that CA, and builders for AdmissionReviews and objects.
  */
+import { createServer } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
