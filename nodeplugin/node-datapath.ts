@@ -8,7 +8,7 @@ import { type LocalNode, type PeerNode, type Plan, plan } from '../core/plan.js'
 import { inboundSpisToKeep } from '../core/retention.js';
 import type { IpsecKey } from '../core/secret.js';
 import { adoptAcceptedSpis, adoptPeerIds } from './reconciler/adopt.js';
-import { type DatapathMapsPort, type ReconcileReport, Reconciler, type XfrmPort } from './reconciler/reconciler.js';
+import { type DatapathMapsPort, type ReconcileReport, Reconciler, type ReconcilerOptions, type XfrmPort } from './reconciler/reconciler.js';
 import { peerIdFromInboundMark } from '../core/marks.js';
 import { isOwnedState } from './reconciler/ownership.js';
 
@@ -42,8 +42,8 @@ export interface SyncResult {
 export class NodeDatapath {
   readonly #reconciler: Reconciler;
 
-  constructor(xfrm: XfrmPort, maps: DatapathMapsPort) {
-    this.#reconciler = new Reconciler(xfrm, maps);
+  constructor(xfrm: XfrmPort, maps: DatapathMapsPort, options: ReconcilerOptions = {}) {
+    this.#reconciler = new Reconciler(xfrm, maps, options);
   }
 
   async sync(input: SyncInput, memory: SyncMemory = { peerIds: new Map(), unusedSince: new Map() }): Promise<SyncResult> {

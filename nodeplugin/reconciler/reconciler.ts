@@ -2,6 +2,11 @@
  * Applies a plan to the kernel with the fewest changes: dump, diff, install, update the BPF
  * maps, then remove. If anything in the install step fails, nothing is removed this round, so
  * the previous working state stays in force and the next reconcile retries.
+ *
+ * When a round both installs and removes (a policy moved to a new SA, the old SA goes), the
+ * removals wait `drainMs`: a packet that resolved the old policy just before the swap may
+ * still be on its way to the old SA, and deleting that SA under it drops the packet
+ * (XfrmOutNoStates). Seen in the VM, where a vCPU can stall for milliseconds.
  */
 import type { Plan, SkippedPeer } from '../../core/plan.js';
 import type { XfrmChange, XfrmPolicyInfo, XfrmStateInfo } from '../xfrm/types.js';
@@ -42,13 +47,22 @@ export interface ReconcileReport {
   readonly skipped: readonly SkippedPeer[];
 }
 
+export interface ReconcilerOptions {
+  /** Pause between installing and removing in the same round (default 1000 ms). */
+  readonly drainMs?: number;
+}
+
+export const DEFAULT_DRAIN_MS = 1000;
+
 export class Reconciler {
   readonly #xfrm: XfrmPort;
   readonly #maps: DatapathMapsPort;
+  readonly #drainMs: number;
 
-  constructor(xfrm: XfrmPort, maps: DatapathMapsPort) {
+  constructor(xfrm: XfrmPort, maps: DatapathMapsPort, options: ReconcilerOptions = {}) {
     this.#xfrm = xfrm;
     this.#maps = maps;
+    this.#drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
   }
 
   async snapshot(): Promise<KernelSnapshot> {
@@ -69,6 +83,9 @@ export class Reconciler {
       errors.push(`bpf maps: ${err instanceof Error ? err.message : String(err)}`);
     }
     const removalsDeferred = errors.length > 0 && diff.remove.length > 0;
+    if (!removalsDeferred && diff.install.length > 0 && diff.remove.length > 0 && this.#drainMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, this.#drainMs));
+    }
     const removed = removalsDeferred ? 0 : await this.#apply(diff.remove, errors);
     return { installed, removed, unchanged: diff.unchanged, removalsDeferred, errors, skipped: plan.skipped };
   }
