@@ -35,6 +35,11 @@ export function parseIp(text: string): ParsedIp | undefined {
   return fromAddr(ipaddr.IPv6.parse(text));
 }
 
+/** Canonical text of an address, or the input unchanged when it is not one (compare, never hash). */
+export function canonicalIp(text: string): string {
+  return parseIp(text)?.canonical ?? text;
+}
+
 /** Parse `address/prefix`; undefined when either part is invalid. */
 export function parseCidr(text: string): ParsedCidr | undefined {
   const slash = text.indexOf('/');

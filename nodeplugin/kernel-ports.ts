@@ -1,5 +1,5 @@
 /** The reconciler's ports implemented over the real kernel adapters. */
-import { parseIp } from '../core/ip.js';
+import { canonicalIp } from '../core/ip.js';
 import type { NodeBpf } from './bpf/index.js';
 import type { ChangeOutcome, DatapathMapsPort, XfrmPort } from './reconciler/reconciler.js';
 import type { XfrmSocket } from './xfrm/index.js';
@@ -32,7 +32,7 @@ export class BpfMapsPort implements DatapathMapsPort {
   }
   setPeerMarks(marks: ReadonlyMap<string, number>): Promise<void> {
     // KmeshNodeInfo addresses are hashed as written, but the map wants canonical text.
-    this.#bpf.setPeerMarks(new Map([...marks].map(([a, m]) => [parseIp(a)?.canonical ?? a, m])));
+    this.#bpf.setPeerMarks(new Map([...marks].map(([a, m]) => [canonicalIp(a), m])));
     return Promise.resolve();
   }
   setPeerCidrs(cidrs: readonly string[]): Promise<void> {

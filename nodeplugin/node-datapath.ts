@@ -9,8 +9,7 @@ import { inboundSpisToKeep } from '../core/retention.js';
 import type { IpsecKey } from '../core/secret.js';
 import { adoptAcceptedSpis, adoptPeerIds } from './reconciler/adopt.js';
 import { type DatapathMapsPort, type ReconcileReport, Reconciler, type ReconcilerOptions, type XfrmPort } from './reconciler/reconciler.js';
-import { peerIdFromInboundMark } from '../core/marks.js';
-import { isOwnedState } from './reconciler/ownership.js';
+import { isOwnedInboundState } from './reconciler/ownership.js';
 
 export interface SyncInput {
   readonly local: LocalNode;
@@ -64,7 +63,7 @@ export class NodeDatapath {
       actual,
       // An inbound SA of a still-accepted SPI whose key this process never learnt (it was
       // installed before a restart) keeps working until its grace period ends.
-      keepState: (s) => isOwnedState(s) && s.mark !== undefined && peerIdFromInboundMark(s.mark.value) !== undefined && kept.has(s.spi) && !input.keys.has(s.spi),
+      keepState: (s) => isOwnedInboundState(s) && kept.has(s.spi) && !input.keys.has(s.spi),
     });
     const installedOk = report.errors.length === 0;
     return {

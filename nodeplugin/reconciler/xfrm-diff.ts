@@ -6,7 +6,7 @@
  *   3. delete stale policies, 4. delete stale states.
  * The caller updates the BPF maps between steps 2 and 3.
  */
-import { parseCidr, parseIp } from '../../core/ip.js';
+import { canonicalIp as ip, parseCidr } from '../../core/ip.js';
 import type { Mark, PlannedPolicy, PlannedState } from '../../core/plan.js';
 import type { XfrmChange, XfrmPolicy, XfrmPolicyInfo, XfrmState, XfrmStateInfo } from '../xfrm/types.js';
 import { isOwnedPolicy, isOwnedState } from './ownership.js';
@@ -36,7 +36,6 @@ export function toXfrmPolicy(p: PlannedPolicy): XfrmPolicy {
   };
 }
 
-const ip = (a: string): string => parseIp(a)?.canonical ?? a;
 const cidr = (c: string): string => parseCidr(c)?.network ?? c;
 const markText = (m: Mark | undefined): string => (m ? `${m.value}/${m.mask}` : '-');
 
