@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TOOLS, run } from '../../nodeplugin/bpf/exec.js';
+import { Netns, createVethPair } from '../helpers/netns.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const OBJECT_DIR = join(REPO, 'bpf/build');
@@ -50,32 +51,34 @@ export async function mountBpffs(): Promise<Bpffs> {
   };
 }
 
-let seq = 0;
-/** Unique, short netns name for this test process. */
-export function uniqueName(tag: string): string {
-  seq += 1;
-  return `kmi${process.pid.toString(36)}${seq}${tag}`;
-}
+/** Makes pin names of fixture programs unique within this process. */
+let pins = 0;
 
+/** Namespaces made here, by name (the adapter under test takes netns names). */
+const created = new Map<string, Netns>();
+
+/** A fresh namespace from the shared helper (stale ones swept, deleted on exit); returns its name. */
 export async function addNetns(tag: string): Promise<string> {
-  const name = uniqueName(tag);
-  await sh(['ip', 'netns', 'add', name]);
-  await sh(['ip', 'link', 'set', 'lo', 'up'], name);
-  return name;
+  const ns = await Netns.create(tag);
+  created.set(ns.name, ns);
+  return ns.name;
 }
 
 export async function delNetns(name: string): Promise<void> {
-  await sh(['ip', 'netns', 'del', name]).catch(() => undefined);
+  await created.get(name)?.destroy();
+  created.delete(name);
+}
+
+/** A namespace made by addNetns; never the root namespace by accident. */
+function made(name: string): Netns {
+  const ns = created.get(name);
+  if (!ns) throw new Error(`netns ${name} was not made by addNetns`);
+  return ns;
 }
 
 /** veth pair with one end in each namespace. */
 export async function vethPair(nsA: string, ifA: string, nsB: string, ifB: string): Promise<void> {
-  const tmp = `kt${process.pid.toString(36)}${String(++seq)}`.slice(0, 15);
-  await sh(['ip', 'link', 'add', ifA, 'type', 'veth', 'peer', 'name', tmp], nsA);
-  await sh(['ip', 'link', 'set', tmp, 'netns', nsB], nsA);
-  await sh(['ip', 'link', 'set', tmp, 'name', ifB], nsB);
-  await sh(['ip', 'link', 'set', ifA, 'up'], nsA);
-  await sh(['ip', 'link', 'set', ifB, 'up'], nsB);
+  await createVethPair({ ns: made(nsA), name: ifA }, { ns: made(nsB), name: ifB });
 }
 
 /**
@@ -89,7 +92,7 @@ export async function foreignProgram(bpffsDir: string, mark: number): Promise<st
     await sh(['clang', '-O2', '-g', '-target', 'bpf', `-DFOREIGN_MARK=${String(mark)}`,
       `-I/usr/include/${(await sh(['clang', '-print-multiarch'])).trim() || 'x86_64-linux-gnu'}`,
       '-c', join(REPO, 'test/bpf/fixtures/foreign_mark.c'), '-o', obj]);
-    const pin = join(bpffsDir, `foreign_${mark.toString(16)}_${String(++seq)}`);
+    const pin = join(bpffsDir, `foreign_${mark.toString(16)}_${String(++pins)}`);
     await sh(['bpftool', 'prog', 'load', obj, pin, 'type', 'classifier']);
     return pin;
   } finally {
