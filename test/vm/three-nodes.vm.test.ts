@@ -20,6 +20,7 @@ import type { SyncMemory } from '../../nodeplugin/node-datapath.js';
 import { createVethPair, NetnsWorker, run, useNetns, type Netns } from '../helpers/netns.js';
 import type { NodeWorkerApi, StateSummary } from './node-worker.js';
 import type { PodWorkerApi } from './pod-worker.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface Node {
   readonly i: number;
@@ -48,7 +49,6 @@ const uuid = (): string => {
   const h = randomBytes(16).toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 };
-const sleep = (ms: number) => new Promise<void>((r) => { setTimeout(r, ms); });
 
 test.before(async (t) => {
   if (process.env.KMESH_IN_VM !== '1') throw new Error('VM suite: run it with test/vm/run-vm-suites.sh (npm run test:vm)');

@@ -19,6 +19,7 @@ import { StaticClusterView } from '../../webhook/cluster-view.js';
 import { identityPolicy } from '../../webhook/identity.js';
 import { runWebhook } from '../../webhook/runtime.js';
 import { ipsecSecret, ipsecValue, responseOf, secretReview } from './helpers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const ca: CertificateAuthority = createCertificateAuthority({ days: 30 });
 const leaf = (): ServingCertificate => issueServingCertificate(ca, { dnsNames: ['kmesh-ipsec-webhook.kmesh-system.svc'], ipAddresses: ['127.0.0.1'], days: 30 });
@@ -117,7 +118,6 @@ function admit(url: string, agent: Agent | false): Promise<{ ok: boolean; port: 
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test.serial('rotation via ..data symlink swaps under keep-alive load: zero failed requests', async (t) => {
   const certs = [leaf(), leaf(), leaf()];

@@ -34,6 +34,7 @@ import {
   secretReview,
   startWebhook,
 } from './helpers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const pki = makePki();
 let hook: TestWebhook;
@@ -45,7 +46,6 @@ test.after.always(async () => {
 });
 
 const get = (path: string, target = hook) => target.post(path, undefined, { method: 'GET' });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test('healthz and readyz', async (t) => {
   const health = await get('/healthz');
