@@ -52,6 +52,12 @@ export interface PlannedTemplate {
 
 export interface PlannedPolicy {
   readonly dir: 'in' | 'out' | 'fwd';
+  /**
+   * `block` drops what the policy selects. Used for a peer pod CIDR whose traffic was encrypted
+   * and can no longer be (or, with --strict, never could be): dropping beats sending in clear.
+   * Default `allow`.
+   */
+  readonly action?: 'allow' | 'block';
   readonly family: IpFamily;
   readonly selector: { readonly src: string; readonly dst: string };
   readonly mark: Mark;

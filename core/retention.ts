@@ -28,7 +28,10 @@ export interface RetentionResult {
 export function inboundSpisToKeep(input: RetentionInput): RetentionResult {
   const { localSpi, now, graceMs } = input;
   const keep = new Set<number>();
-  if (localSpi > 0) keep.add(localSpi);
+  // Without any key (a restart while the Secret is missing) nothing can replace what the kernel
+  // holds, so every accepted SPI stays and no clock runs: removing them would only break peers.
+  if (localSpi <= 0) return { keep: [...new Set(input.accepted.filter((s) => s > 0))].sort((a, b) => a - b), unusedSince: new Map() };
+  keep.add(localSpi);
   const unusedSince = new Map<number, number>();
   const allCaughtUp = input.peerSpis.every((s) => s >= localSpi);
   let nextExpiry: number | undefined;

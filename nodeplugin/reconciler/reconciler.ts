@@ -44,6 +44,10 @@ export interface ReconcileReport {
   /** True when removals were held back because an install failed. */
   readonly removalsDeferred: boolean;
   readonly errors: readonly string[];
+  /** The changes the kernel refused (errors holds their descriptions). */
+  readonly failures: readonly ChangeOutcome[];
+  /** True when updating the BPF maps failed (errors says why). */
+  readonly mapsFailed: boolean;
   readonly skipped: readonly SkippedPeer[];
 }
 
@@ -75,28 +79,33 @@ export class Reconciler {
     const actual = options.actual ?? (await this.snapshot());
     const diff = diffXfrm({ states: plan.states.map(toXfrmState), policies: plan.policies.map(toXfrmPolicy) }, actual, options);
     const errors: string[] = [];
-    const installed = await this.#apply(diff.install, errors);
+    const failures: ChangeOutcome[] = [];
+    const installed = await this.#apply(diff.install, errors, failures);
+    let mapsFailed = false;
     try {
       await this.#maps.setPeerMarks(plan.peerMarks);
       await this.#maps.setPeerCidrs(plan.peerPodCidrs);
     } catch (err: unknown) {
+      mapsFailed = true;
       errors.push(`bpf maps: ${err instanceof Error ? err.message : String(err)}`);
     }
     const removalsDeferred = errors.length > 0 && diff.remove.length > 0;
     if (!removalsDeferred && diff.install.length > 0 && diff.remove.length > 0 && this.#drainMs > 0) {
       await new Promise((resolve) => setTimeout(resolve, this.#drainMs));
     }
-    const removed = removalsDeferred ? 0 : await this.#apply(diff.remove, errors);
-    return { installed, removed, unchanged: diff.unchanged, removalsDeferred, errors, skipped: plan.skipped };
+    const removed = removalsDeferred ? 0 : await this.#apply(diff.remove, errors, failures);
+    return { installed, removed, unchanged: diff.unchanged, removalsDeferred, errors, failures, mapsFailed, skipped: plan.skipped };
   }
 
-  async #apply(changes: readonly XfrmChange[], errors: string[]): Promise<number> {
+  async #apply(changes: readonly XfrmChange[], errors: string[], failures: ChangeOutcome[]): Promise<number> {
     if (changes.length === 0) return 0;
     const outcomes = await this.#xfrm.apply(changes);
     let done = 0;
     for (const o of outcomes) {
-      if (o.error) errors.push(`${o.change.op}: ${o.error.message}`);
-      else done++;
+      if (o.error) {
+        errors.push(`${o.change.op}: ${o.error.message}`);
+        failures.push(o);
+      } else done++;
     }
     return done;
   }

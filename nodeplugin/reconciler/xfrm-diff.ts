@@ -31,7 +31,7 @@ export function toXfrmState(s: PlannedState): XfrmState {
 
 export function toXfrmPolicy(p: PlannedPolicy): XfrmPolicy {
   return {
-    dir: p.dir, selector: { src: p.selector.src, dst: p.selector.dst }, mark: p.mark, action: 'allow',
+    dir: p.dir, selector: { src: p.selector.src, dst: p.selector.dst }, mark: p.mark, action: p.action ?? 'allow',
     tmpls: [{ family: p.tmpl.family, src: p.tmpl.src, dst: p.tmpl.dst, proto: 'esp', mode: 'tunnel', spi: p.tmpl.spi, reqid: p.tmpl.reqid }],
   };
 }

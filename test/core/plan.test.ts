@@ -134,3 +134,10 @@ test('retention: old SPI kept while any peer lags, then for the grace period', (
   t.deepEqual(relapse.keep, [1, 2]);
   t.deepEqual([...relapse.unusedSince], []);
 });
+
+test('retention: without any key (restart while the Secret is missing) every accepted SPI stays', (t) => {
+  const r = inboundSpisToKeep({ localSpi: 0, accepted: [3, 2], peerSpis: [3, 3], unusedSince: new Map([[2, 0]]), now: 1e9, graceMs: 1000 });
+  t.deepEqual(r.keep, [2, 3]);
+  t.is(r.nextExpiry, undefined);
+  t.deepEqual([...r.unusedSince], []);
+});
