@@ -11,7 +11,7 @@ import type { IdentityPolicy } from './identity.js';
 import { KubeClusterView } from './kube-cluster-view.js';
 import { WebhookMetrics } from './metrics.js';
 import { WebhookServer } from './server.js';
-import { WatchedFiles } from './watched-files.js';
+import { WatchedFiles } from '../lib/watched-files.js';
 
 export interface WebhookConfig {
   readonly host: string;

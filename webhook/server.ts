@@ -9,7 +9,7 @@ import { formatErrors } from '../core/result.js';
 import { type AppContext, createWebhookApp } from './app.js';
 import type { WebhookMetrics } from './metrics.js';
 import { type ServingPair, checkServingPair, installServingPair, secureContextOptions } from './serving-cert.js';
-import { WatchedFiles } from './watched-files.js';
+import { WatchedFiles } from '../lib/watched-files.js';
 
 /**
  * Go's http.Transport (the API server's client) closes idle connections after 90 s. If we closed
