@@ -31,12 +31,20 @@ export class BpfMapsPort implements DatapathMapsPort {
     this.#bpf = bpf;
   }
   setPeerMarks(marks: ReadonlyMap<string, number>): Promise<void> {
-    // KmeshNodeInfo addresses are hashed as written, but the map wants canonical text.
-    this.#bpf.setPeerMarks(new Map([...marks].map(([a, m]) => [canonicalIp(a), m])));
-    return Promise.resolve();
+    return this.setPeerMarksCounted(marks).then(() => undefined);
   }
   setPeerCidrs(cidrs: readonly string[]): Promise<void> {
-    this.#bpf.setPeerCidrs(cidrs);
-    return Promise.resolve();
+    return this.setPeerCidrsCounted(cidrs).then(() => undefined);
+  }
+  /** As setPeerMarks; resolves to the number of map entries written or deleted. */
+  setPeerMarksCounted(marks: ReadonlyMap<string, number>): Promise<number> {
+    // KmeshNodeInfo addresses are hashed as written, but the map wants canonical text.
+    const r = this.#bpf.setPeerMarks(new Map([...marks].map(([a, m]) => [canonicalIp(a), m])));
+    return Promise.resolve(r.added.length + r.removed.length);
+  }
+  /** As setPeerCidrs; resolves to the number of map entries written or deleted. */
+  setPeerCidrsCounted(cidrs: readonly string[]): Promise<number> {
+    const r = this.#bpf.setPeerCidrs(cidrs);
+    return Promise.resolve(r.added.length + r.removed.length);
   }
 }

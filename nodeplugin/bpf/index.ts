@@ -174,6 +174,28 @@ function sortedUnique(values: Iterable<string>): string[] {
   return [...new Set(values)].sort();
 }
 
+/**
+ * Remove our pins (maps and programs) from `pinDir`, and the directory if that leaves it empty.
+ * Needs no handle, so the uninstall path works even when the pinned objects no longer load.
+ * Returns the pins removed.
+ */
+export async function removeNodePins(pinDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const names = [...Object.values(MAPS).map((m) => m.name), ...Object.values(PROGRAM_NAMES)];
+  for (const n of names) {
+    try {
+      await unlink(join(pinDir, n));
+      removed.push(n);
+    } catch (err: unknown) {
+      ignoreEnoent(err);
+    }
+  }
+  await rmdir(pinDir).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') ignoreEnoent(err);
+  });
+  return removed;
+}
+
 /** Handle on one node's pinned maps and programs. */
 export class NodeBpf {
   readonly pinDir: string;
@@ -193,6 +215,14 @@ export class NodeBpf {
   /** Path of a pinned program or map in this node's pin dir. */
   pinPath(name: string): string {
     return join(this.pinDir, name);
+  }
+
+  /** Kernel id of the program pinned in this pin dir (what new attachments run). */
+  async programId(kind: ProgramKind): Promise<number> {
+    const out = await run([this.#tools.bpftool, '-j', 'prog', 'show', 'pinned', this.pinPath(PROGRAM_NAMES[kind])], { tools: this.#tools });
+    const id = (JSON.parse(out) as { id?: unknown }).id;
+    if (typeof id !== 'number') throw new Error(`bpftool did not report the id of ${this.pinPath(PROGRAM_NAMES[kind])}`);
+    return id;
   }
 
   /** Attach the pod program to tc ingress of a pod veth's host side (packets leaving the pod). */
@@ -302,11 +332,7 @@ export class NodeBpf {
    */
   async removePins(): Promise<void> {
     this.close();
-    const names = [...Object.values(MAPS).map((m) => m.name), ...Object.values(PROGRAM_NAMES)];
-    for (const n of names) await unlink(this.pinPath(n)).catch(ignoreEnoent);
-    await rmdir(this.pinDir).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') ignoreEnoent(err);
-    });
+    await removeNodePins(this.pinDir);
   }
 
   /** Close our map fds. Pins, programs and filters stay: they outlive the process by design. */
