@@ -8,7 +8,8 @@
  * (`pinmaps`), later loads reuse those pins (`map name X pinned PATH`), and the program itself is
  * pinned there too. tc then attaches the pinned program (`object-pinned`), creating nothing.
  */
-import { mkdir, readdir, rename, rmdir, statfs, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rmdir, statfs, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MapRef } from 'bpf';
@@ -95,10 +96,16 @@ export interface Counters {
 }
 
 /**
- * Create (or reuse) the maps pinned in `pinDir`, (re)load both programs against them and pin
- * the programs there. Reuse keeps map contents: a restarted plugin finds its state in place,
- * and filters still attached keep working throughout. Returns the handle for everything else.
- * One handle per pin dir per process: concurrent ensureMaps on the same dir race.
+ * Create (or reuse) the maps pinned in `pinDir`, load both programs against them (or reuse the
+ * pinned ones) and pin the programs there. Reuse keeps map contents: a restarted plugin finds
+ * its state in place, and filters still attached keep working throughout.
+ *
+ * A program pin is named after its object file's content (`kmipsec_pod_<sha256 prefix>`): a
+ * restart with the same build reuses the loaded program, so the attached filters already run
+ * what this build would attach and nothing is replaced; a new build loads and pins its
+ * programs next to the old ones, which are unpinned (filters keep them alive until they are
+ * re-attached). Returns the handle for everything else. One handle per pin dir per process:
+ * concurrent ensureMaps on the same dir race.
  */
 export async function ensureMaps(pinDir: string, opts: EnsureOptions = {}): Promise<NodeBpf> {
   if (!isAbsolute(pinDir)) throw new TypeError(`pin dir ${JSON.stringify(pinDir)} must be absolute`);
@@ -110,8 +117,11 @@ export async function ensureMaps(pinDir: string, opts: EnsureOptions = {}): Prom
   await mkdir(pinDir, { recursive: true });
   const created: string[] = [];
   const present = new Set(await readdir(pinDir));
+  const programPins = {} as Record<ProgramKind, string>;
   for (const kind of ['pod', 'node'] as const) {
-    created.push(...(await loadProgram(kind, pinDir, objectDir, present, tools)));
+    const loaded = await loadProgram(kind, pinDir, objectDir, present, tools);
+    created.push(...loaded.created);
+    programPins[kind] = loaded.pin;
   }
   const refs = {} as Record<MapId, MapRef>;
   try {
@@ -120,17 +130,26 @@ export async function ensureMaps(pinDir: string, opts: EnsureOptions = {}): Prom
     for (const r of Object.values(refs)) r.close();
     throw err;
   }
-  return new NodeBpf(pinDir, tools, refs, { created });
+  return new NodeBpf(pinDir, tools, refs, { created }, programPins);
 }
 
-async function loadProgram(kind: ProgramKind, pinDir: string, objectDir: string, present: Set<string>, tools: Tools): Promise<string[]> {
+/** Pin names of `kind`'s programs: `<program name>_<12 hex digits of the object's SHA-256>`. */
+function isProgramPin(name: string, kind: ProgramKind): boolean {
+  return name === PROGRAM_NAMES[kind] || new RegExp(`^${PROGRAM_NAMES[kind]}_[0-9a-f]{12}$`).test(name);
+}
+
+async function loadProgram(kind: ProgramKind, pinDir: string, objectDir: string, present: Set<string>, tools: Tools): Promise<{ created: string[]; pin: string }> {
   const obj = join(objectDir, OBJECT_FILES[kind]);
-  const progPin = join(pinDir, PROGRAM_NAMES[kind]);
-  // bpffs refuses names containing '.'.
-  const tmpPin = `${progPin}_loading`;
-  await unlink(tmpPin).catch(ignoreEnoent);
+  const tag = createHash('sha256').update(await readFile(obj)).digest('hex').slice(0, 12);
+  const pinName = `${PROGRAM_NAMES[kind]}_${tag}`;
+  const progPin = join(pinDir, pinName);
   const mapNames = OBJECT_MAPS[kind].map((id) => MAPS[id].name);
   const existing = mapNames.filter((n) => present.has(n));
+  // The same build, loaded against maps that are all still pinned: nothing to do.
+  if (present.has(pinName) && existing.length === mapNames.length) return { created: [], pin: progPin };
+  // bpffs refuses names containing '.'.
+  const tmpPin = `${join(pinDir, PROGRAM_NAMES[kind])}_loading`;
+  await unlink(tmpPin).catch(ignoreEnoent);
   // Check existing pins before the verifier sees them: bpftool reuses whatever is pinned.
   for (const id of OBJECT_MAPS[kind]) {
     if (present.has(MAPS[id].name)) openPinned(join(pinDir, MAPS[id].name), MAPS[id]).close();
@@ -150,7 +169,8 @@ async function loadProgram(kind: ProgramKind, pinDir: string, objectDir: string,
   await run(argv, { tools });
   // Atomic swap, so the pin path always names a loaded program.
   await rename(tmpPin, progPin);
-  return created;
+  for (const old of present) if (old !== pinName && isProgramPin(old, kind)) await unlink(join(pinDir, old)).catch(ignoreEnoent);
+  return { created, pin: progPin };
 }
 
 /** Refuse before creating anything: the nearest existing ancestor must be on bpffs. */
@@ -181,8 +201,15 @@ function sortedUnique(values: Iterable<string>): string[] {
  */
 export async function removeNodePins(pinDir: string): Promise<string[]> {
   const removed: string[] = [];
-  const names = [...Object.values(MAPS).map((m) => m.name), ...Object.values(PROGRAM_NAMES)];
-  for (const n of names) {
+  let present: string[];
+  try {
+    present = await readdir(pinDir);
+  } catch (err: unknown) {
+    ignoreEnoent(err);
+    return removed;
+  }
+  const ours = (n: string): boolean => Object.values(MAPS).some((m) => m.name === n) || isProgramPin(n, 'pod') || isProgramPin(n, 'node');
+  for (const n of present.filter(ours)) {
     try {
       await unlink(join(pinDir, n));
       removed.push(n);
@@ -203,9 +230,11 @@ export class NodeBpf {
   readonly #tools: Tools;
   readonly #refs: Record<MapId, MapRef>;
   readonly #cpus: number;
+  readonly #programPins: Readonly<Record<ProgramKind, string>>;
 
-  constructor(pinDir: string, tools: Tools, refs: Record<MapId, MapRef>, report: EnsureReport) {
+  constructor(pinDir: string, tools: Tools, refs: Record<MapId, MapRef>, report: EnsureReport, programPins: Readonly<Record<ProgramKind, string>>) {
     this.pinDir = pinDir;
+    this.#programPins = programPins;
     this.#tools = tools;
     this.#refs = refs;
     this.report = report;
@@ -217,22 +246,27 @@ export class NodeBpf {
     return join(this.pinDir, name);
   }
 
-  /** Kernel id of the program pinned in this pin dir (what new attachments run). */
+  /** Path of the pinned program of this build (what new attachments run). */
+  programPin(kind: ProgramKind): string {
+    return this.#programPins[kind];
+  }
+
+  /** Kernel id of the program pinned for this build. */
   async programId(kind: ProgramKind): Promise<number> {
-    const out = await run([this.#tools.bpftool, '-j', 'prog', 'show', 'pinned', this.pinPath(PROGRAM_NAMES[kind])], { tools: this.#tools });
+    const out = await run([this.#tools.bpftool, '-j', 'prog', 'show', 'pinned', this.#programPins[kind]], { tools: this.#tools });
     const id = (JSON.parse(out) as { id?: unknown }).id;
-    if (typeof id !== 'number') throw new Error(`bpftool did not report the id of ${this.pinPath(PROGRAM_NAMES[kind])}`);
+    if (typeof id !== 'number') throw new Error(`bpftool did not report the id of ${this.#programPins[kind]}`);
     return id;
   }
 
   /** Attach the pod program to tc ingress of a pod veth's host side (packets leaving the pod). */
   attachPodProgram(ifname: string, opts: NetnsOption = {}): Promise<TcFilter> {
-    return tc.attach(ifname, 'pod', this.pinPath(PROGRAM_NAMES.pod), { netns: opts.netns, tools: this.#tools });
+    return tc.attach(ifname, 'pod', this.#programPins.pod, { netns: opts.netns, tools: this.#tools });
   }
 
   /** Attach the node program to tc ingress of a node interface (ESP arriving from peers). */
   attachNodeProgram(ifname: string, opts: NetnsOption = {}): Promise<TcFilter> {
-    return tc.attach(ifname, 'node', this.pinPath(PROGRAM_NAMES.node), { netns: opts.netns, tools: this.#tools });
+    return tc.attach(ifname, 'node', this.#programPins.node, { netns: opts.netns, tools: this.#tools });
   }
 
   /**

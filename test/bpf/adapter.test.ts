@@ -4,9 +4,9 @@
  * tc ownership rules checked through `tc filter show`.
  */
 import test from 'ava';
-import { mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
+import { appendFile, copyFile, mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { inboundStateMark } from '../../core/marks.js';
 import { DEFAULT_OBJECT_DIR, ForeignFilterError, MapLayoutError, ensureMaps } from '../../nodeplugin/bpf/index.js';
 import type { NodeBpf } from '../../nodeplugin/bpf/index.js';
@@ -84,8 +84,8 @@ test.serial('ensureMaps pins the maps and both programs in the pin dir, visible 
   t.like(maps.marks, { name: 'kmi_peer_marks', type: 'hash', bytes_key: 16, bytes_value: 4, max_entries: 16384, flags: 1 });
   t.like(maps.nodeStats, { name: 'kmi_node_stats', type: 'percpu_array', bytes_key: 4, bytes_value: 8, max_entries: 16 });
 
-  const pod = await progShow(bpf.pinPath('kmipsec_pod'));
-  const node = await progShow(bpf.pinPath('kmipsec_node'));
+  const pod = await progShow(bpf.programPin('pod'));
+  const node = await progShow(bpf.programPin('node'));
   t.like(pod, { name: 'kmipsec_pod', type: 'sched_cls' });
   t.like(node, { name: 'kmipsec_node', type: 'sched_cls' });
   t.deepEqual([...pod.map_ids].sort(), [maps.cidrs.id, maps.podStats.id].sort());
@@ -94,22 +94,48 @@ test.serial('ensureMaps pins the maps and both programs in the pin dir, visible 
   t.false((await sh(['ls', '-A', fs.dir])).split('\n').includes('tc'));
 });
 
-test.serial('ensureMaps again reuses the maps with their contents and reloads the programs', async (t) => {
+test.serial('ensureMaps again reuses the maps with their contents and the programs of the same build', async (t) => {
   const first = await open('reuse');
   first.setPeerCidrs(['10.244.1.0/24']);
   first.setPeerMarks(new Map([['192.168.0.2', inboundStateMark(1)]]));
   const mapId = (await mapShow(first.pinPath('kmi_peer_cidrs'))).id;
-  const progId = (await progShow(first.pinPath('kmipsec_pod'))).id;
+  const progId = (await progShow(first.programPin('pod'))).id;
 
   const second = await open('reuse');
   t.deepEqual(second.report.created, []);
   t.deepEqual(second.listPeerCidrs(), ['10.244.1.0/24']);
   t.deepEqual([...second.listPeerMarks()], [['192.168.0.2', inboundStateMark(1)]]);
   t.is((await mapShow(second.pinPath('kmi_peer_cidrs'))).id, mapId);
-  const reloaded = await progShow(second.pinPath('kmipsec_pod'));
-  t.not(reloaded.id, progId);
-  t.true(reloaded.map_ids.includes(mapId));
+  const reused = await progShow(second.programPin('pod'));
+  t.is(reused.id, progId, 'same object file: the pinned program is reused, nothing reloaded');
+  t.true(reused.map_ids.includes(mapId));
+  t.regex(second.programPin('pod'), /\/kmipsec_pod_[0-9a-f]{12}$/, 'the pin is named after the object file content');
 });
+
+test.serial('a new build of a program is loaded next to the old one, which is unpinned', async (t) => {
+  const first = await open('upgrade');
+  const oldPin = first.programPin('pod');
+  const oldId = (await progShow(oldPin)).id;
+  const build = await newBuild();
+  const second = await ensureMaps(first.pinDir, { objectDir: build.dir });
+  try {
+    t.not(second.programPin('pod'), oldPin);
+    t.not((await progShow(second.programPin('pod'))).id, oldId);
+    t.false((await readdir(first.pinDir)).includes(basename(oldPin)), 'the old build is unpinned');
+    t.is(second.programPin('node'), first.programPin('node'), 'the unchanged program is kept');
+  } finally {
+    second.close();
+    await build.cleanup();
+  }
+});
+
+/** A "new build" of kmi_pod.o: the same object plus one byte of padding, so its content hash differs. */
+async function newBuild(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'kmi-objs-'));
+  for (const f of ['kmi_pod.o', 'kmi_node.o']) await copyFile(join(DEFAULT_OBJECT_DIR, f), join(dir, f));
+  await appendFile(join(dir, 'kmi_pod.o'), Buffer.alloc(1));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
 
 test.serial('setPeerCidrs applies a diff (add, remove, replace), checked in bpftool dumps', async (t) => {
   const bpf = await open('lpm');
@@ -214,8 +240,8 @@ test.serial('two nodes with different pin dirs do not see each other', async (t)
   t.deepEqual([...b.listPeerMarks().keys()], ['192.168.0.1']);
   t.is(Object.keys(await dumpRaw(a.pinPath('kmi_peer_cidrs'))).length, 2);
   t.is(Object.keys(await dumpRaw(b.pinPath('kmi_peer_cidrs'))).length, 1);
-  const pa = await progShow(a.pinPath('kmipsec_pod'));
-  const pb = await progShow(b.pinPath('kmipsec_pod'));
+  const pa = await progShow(a.programPin('pod'));
+  const pb = await progShow(b.programPin('pod'));
   t.deepEqual(pa.map_ids.filter((id) => pb.map_ids.includes(id)), [], 'programs share no map');
   // Diffs on one node leave the other alone.
   b.setPeerCidrs([]);
@@ -246,8 +272,13 @@ test.serial('attach is idempotent, keeps foreign filters and qdiscs; list and de
   const f2 = await a.attachPodProgram('vethx', { netns: ns });
   t.is(f2.progId, f1.progId);
   t.is((await tcShow(ns, 'vethx')).length, 3);
-  // Reloaded program (e.g. after an upgrade): swapped in place.
-  const a2 = await open('tc-a');
+  // A new build's program (an upgrade): swapped in place.
+  const build = await newBuild();
+  const a2 = await ensureMaps(a.pinDir, { objectDir: build.dir });
+  t.teardown(async () => {
+    a2.close();
+    await build.cleanup();
+  });
   const f3 = await a2.attachPodProgram('vethx', { netns: ns });
   t.not(f3.progId, f1.progId);
   t.deepEqual((await tcShow(ns, 'vethx')).filter((f) => f.progName === 'kmipsec_pod').length, 1);
@@ -256,7 +287,7 @@ test.serial('attach is idempotent, keeps foreign filters and qdiscs; list and de
   await a2.attachNodeProgram('vethy', { netns: ns });
   t.true((await sh(['tc', 'qdisc', 'show', 'dev', 'vethy'], ns)).includes('clsact'));
   const text = await sh(['tc', 'filter', 'show', 'dev', 'vethy', 'ingress'], ns);
-  t.regex(text, /pref 107 bpf chain 0 handle 0x6b6d0002 kmipsec_node:\[\*fsobj\] direct-action .* name kmipsec_node/);
+  t.regex(text, /pref 107 bpf chain 0 handle 0x6b6d0002 kmipsec_node_[0-9a-f]{12}:\[\*fsobj\] direct-action .* name kmipsec_node/);
 
   const listed = await a2.listAttached({ netns: ns });
   t.deepEqual(listed.map((f) => [f.ifname, f.program, f.usesOurMaps]), [['vethx', 'pod', true], ['vethy', 'node', true]]);

@@ -39,8 +39,8 @@ test.before(async () => {
   requireRoot();
   fs = await mountBpffs();
   bpf = await ensureMaps(`${fs.dir}/node-a`, { objectDir: OBJECT_DIR });
-  podPin = bpf.pinPath('kmipsec_pod');
-  nodePin = bpf.pinPath('kmipsec_node');
+  podPin = bpf.programPin('pod');
+  nodePin = bpf.programPin('node');
   bpf.setPeerCidrs(['10.244.2.0/24', 'fd00:10:244:2::/64', '2001:db8::/32', '10.0.0.0/8']);
   bpf.setPeerMarks(new Map([['192.168.0.2', inboundStateMark(2)], ['fd00::2', inboundStateMark(7)]]));
 });
