@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerSecretCommands } from './secret-command.js';
 import { registerWebhookCommands } from './webhook-command.js';
 import { registerCertsCommands } from './certs-command.js';
+import { registerStatusCommand } from './status-command.js';
 import { CliError } from './errors.js';
 
 const program = new Command('kmesh-ipsec')
@@ -20,6 +21,7 @@ const program = new Command('kmesh-ipsec')
 registerSecretCommands(program);
 registerWebhookCommands(program);
 registerCertsCommands(program);
+registerStatusCommand(program);
 
 try {
   await program.parseAsync(process.argv);

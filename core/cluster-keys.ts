@@ -228,27 +228,19 @@ function verdictOf(nodes: readonly NodeKeyStatus[]): ClusterVerdict {
 
 function summarize(v: Omit<ClusterKeyView, 'summary'>): string {
   const total = v.nodes.length;
-  const inState = (s: NodeKeyState): readonly NodeKeyStatus[] => v.nodes.filter((n) => n.state === s);
   const against = v.secretSpi === undefined ? `SPI ${v.targetSpi} (the highest advertised; the Secret was not read)` : `SPI ${v.targetSpi}, the Secret's`;
-  switch (v.verdict) {
-    case ClusterVerdict.NoNodes:
-      return 'no KmeshNodeInfo found: no node plugin has published yet';
-    case ClusterVerdict.InSync:
-      return `all ${total} ${plural(total, 'node')} on ${against}`;
-    case ClusterVerdict.Degraded: {
-      const failing = inState(NodeKeyState.Failing);
-      return `${failing.length} of ${total} ${plural(total, 'node')} failing: ${nameList(failing)}`;
-    }
-    case ClusterVerdict.Rotating: {
-      const behind = inState(NodeKeyState.Behind);
-      const converging = inState(NodeKeyState.Converging);
-      const parts = [
-        ...(behind.length > 0 ? [`${behind.length} of ${total} ${plural(total, 'node')} behind ${against}: ${nameList(behind)}`] : []),
-        ...(converging.length > 0 ? [`${converging.length} waiting for peers or status: ${nameList(converging)}`] : []),
-      ];
-      return parts.join('; ');
-    }
-  }
+  if (v.verdict === ClusterVerdict.NoNodes) return 'no KmeshNodeInfo found: no node plugin has published yet';
+  if (v.verdict === ClusterVerdict.InSync) return `all ${total} ${plural(total, 'node')} on ${against}`;
+  // Degraded or rotating: every kind of trouble, worst first.
+  const inState = (s: NodeKeyState): readonly NodeKeyStatus[] => v.nodes.filter((n) => n.state === s);
+  const failing = inState(NodeKeyState.Failing);
+  const behind = inState(NodeKeyState.Behind);
+  const converging = inState(NodeKeyState.Converging);
+  return [
+    ...(failing.length > 0 ? [`${failing.length} of ${total} ${plural(total, 'node')} failing: ${nameList(failing)}`] : []),
+    ...(behind.length > 0 ? [`${behind.length} of ${total} ${plural(total, 'node')} behind ${against}: ${nameList(behind)}`] : []),
+    ...(converging.length > 0 ? [`${converging.length} waiting for peers or status: ${nameList(converging)}`] : []),
+  ].join('; ');
 }
 
 /**

@@ -144,6 +144,14 @@ test('KeyInSync=False PeersBehind on the current SPI is converging, not a failur
   t.is(v.summary, '1 waiting for peers or status: a');
 });
 
+test('the summary lists every kind of trouble, worst first', async (t) => {
+  const peersBehind = [{ type: 'KeyInSync', status: 'False', reason: 'PeersBehind' }] as const;
+  const rotating = await view(5, { name: 'w', spi: 5, conditions: peersBehind }, { name: 'b', spi: 4 });
+  t.is(rotating.summary, "1 of 2 nodes behind SPI 5, the Secret's: b; 1 waiting for peers or status: w");
+  const degraded = await view(5, { name: 'w', spi: 5, conditions: peersBehind }, { name: 'b', spi: 4 }, { name: 'f', spi: 0 });
+  t.is(degraded.summary, "1 of 3 nodes failing: f; 1 of 3 nodes behind SPI 5, the Secret's: b; 1 waiting for peers or status: w");
+});
+
 test('conditions written for an older generation: converging, and a stale failure does not count', async (t) => {
   const v = await view(5, { name: 'a', spi: 5, generation: 2, conditions: [
     { type: 'Ready', status: 'False', reason: 'ReconcileFailed', observedGeneration: 1 },
@@ -181,7 +189,7 @@ for (const f of failures) {
     t.is(bad.notes.length, 1, bad.notes.join(' | '));
     t.regex(bad.notes[0] ?? '', f.note);
     t.is(bad.stamp.state, f.stamp ?? StampState.Valid);
-    t.is(v.summary, '1 of 3 nodes failing: bad');
+    t.is(v.summary, "1 of 3 nodes failing: bad; 1 of 3 nodes behind SPI 5, the Secret's: late");
   });
 }
 
