@@ -228,9 +228,9 @@ function verdictOf(nodes: readonly NodeKeyStatus[]): ClusterVerdict {
 
 function summarize(v: Omit<ClusterKeyView, 'summary'>): string {
   const total = v.nodes.length;
-  const against = v.secretSpi === undefined ? `SPI ${v.targetSpi} (the highest advertised; the Secret was not read)` : `SPI ${v.targetSpi}, the Secret's`;
+  const against = v.secretSpi === undefined ? `SPI ${v.targetSpi} (the highest advertised; the Secret's SPI is unknown)` : `SPI ${v.targetSpi}, the Secret's`;
   if (v.verdict === ClusterVerdict.NoNodes) return 'no KmeshNodeInfo found: no node plugin has published yet';
-  if (v.verdict === ClusterVerdict.InSync) return `all ${total} ${plural(total, 'node')} on ${against}`;
+  if (v.verdict === ClusterVerdict.InSync) return `${total === 1 ? 'the only node' : `all ${total} nodes`} on ${against}`;
   // Degraded or rotating: every kind of trouble, worst first.
   const inState = (s: NodeKeyState): readonly NodeKeyStatus[] => v.nodes.filter((n) => n.state === s);
   const failing = inState(NodeKeyState.Failing);

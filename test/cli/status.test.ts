@@ -136,7 +136,7 @@ test('a Secret the user may not read: nodes are compared with each other, with a
   const data = JSON.parse(r.stdout) as { secret: { state: string }; targetSpi: number; summary: string };
   t.is(data.secret.state, 'unreadable');
   t.is(data.targetSpi, 5, 'the highest advertised SPI, not the unreadable Secret\'s 9');
-  t.is(data.summary, '1 of 2 nodes behind SPI 5 (the highest advertised; the Secret was not read): node-b');
+  t.is(data.summary, "1 of 2 nodes behind SPI 5 (the highest advertised; the Secret's SPI is unknown): node-b");
 });
 
 test('KmeshNodeInfos the user may not list: exit 1 with one line', async (t) => {
@@ -207,6 +207,10 @@ test('in sync: rotation goes ahead; -o json reports it with the fingerprint and 
 
 test('a fresh cluster: --dry-run creates nothing; -o json on create and delete', async (t) => {
   const { double } = await cluster(t, undefined, [{ name: 'node-a', spi: 3 }]);
+  const status = await cli(double, 'status', '--cluster');
+  t.is(status.code, 0, 'nodes agree among themselves');
+  t.is(status.stderr, 'warning: the Secret does not exist; nodes keep their keys but cannot rotate\n');
+  t.regex(status.stdout, /\nin-sync: the only node on SPI 3 \(the highest advertised; the Secret's SPI is unknown\)\n$/);
   const dry = await cli(double, 'secret', 'create', '--dry-run');
   t.is(dry.code, 0, dry.stderr);
   t.is(dry.stdout, 'dry run: nothing written\ncurrent SPI:      none (secret kmesh-system/kmesh-ipsec does not exist)\nnext SPI:         4\n');

@@ -112,7 +112,7 @@ test('without the Secret, the highest advertised SPI is the target', async (t) =
   t.is(same.verdict, ClusterVerdict.InSync);
   t.is(same.targetSpi, 7);
   t.is(same.secretSpi, undefined);
-  t.is(same.summary, 'all 2 nodes on SPI 7 (the highest advertised; the Secret was not read)');
+  t.is(same.summary, "all 2 nodes on SPI 7 (the highest advertised; the Secret's SPI is unknown)");
   const split = await view(undefined, { name: 'a', spi: 7 }, { name: 'b', spi: 6 });
   t.is(split.verdict, ClusterVerdict.Rotating);
   t.is(only(split.nodes, 'b').state, NodeKeyState.Behind);
