@@ -44,6 +44,8 @@ export {
   type StampSubject,
   type StampVerification,
   type StampVerificationKey,
+  type StampDecoding,
+  decodeStampClaims,
   importStampJwks,
   importStampSigningKey,
   signStamp,
@@ -53,3 +55,16 @@ export {
 export { canonicalDigest, canonicalJson } from './core/canonical-json.js';
 export { type JsonPatchOperation, LAST_APPLIED_ANNOTATION, canonicalIpsecData, canonicalSecretPatch, jsonPointerToken } from './core/secret-patch.js';
 export { type NodeFacts, type PeerClaim, checkSpecAgainstNode, checkSpecAgainstPeers, cidrContains, cidrsOverlap, nodeFactsFromNode } from './core/nodeinfo-claims.js';
+export {
+  type ClusterKeyInput,
+  type ClusterKeyView,
+  ClusterVerdict,
+  type NodeCondition,
+  type NodeKeyStatus,
+  NodeKeyState,
+  type NodeObservation,
+  StampState,
+  clusterKeyView,
+  observeNodeInfo,
+  rotationHoldouts,
+} from './core/cluster-keys.js';

@@ -10,3 +10,9 @@ export class CliError extends Error {
 
 /** Exit code for bad flags or input (same as commander's usage errors). */
 export const USAGE_EXIT = 2;
+
+/**
+ * Exit code for "a key rotation is still spreading": `status --cluster` says rotating, and
+ * `secret create` refuses to rotate again. Scripts retry on it.
+ */
+export const ROTATING_EXIT = 3;

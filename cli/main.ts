@@ -8,6 +8,7 @@ import { registerSecretCommands } from './secret-command.js';
 import { registerWebhookCommands } from './webhook-command.js';
 import { registerCertsCommands } from './certs-command.js';
 import { registerNodeCommands } from './node-command.js';
+import { registerStatusCommand } from './status-command.js';
 import { CliError } from './errors.js';
 
 const program = new Command('kmesh-ipsec')
@@ -22,6 +23,7 @@ registerSecretCommands(program);
 registerWebhookCommands(program);
 registerCertsCommands(program);
 registerNodeCommands(program);
+registerStatusCommand(program);
 
 try {
   await program.parseAsync(process.argv);

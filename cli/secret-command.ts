@@ -2,13 +2,15 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
+import { nameList } from '../core/cluster-keys.js';
 import { AEAD_ALGORITHM, DEFAULT_ICV_BITS, KMESH_NAMESPACE, SECRET_NAME } from '../core/constants.js';
 import { keyFingerprint } from '../core/fingerprint.js';
 import { type IpsecKey, renderIpsecSecret } from '../core/secret.js';
-import { CliError, USAGE_EXIT } from './errors.js';
+import { CliError, ROTATING_EXIT, USAGE_EXIT } from './errors.js';
 import { parseKeyFlag, parseSpiFlag } from './key-flag.js';
 import { type KubeOptions, loadKubeConfig } from './kube.js';
-import { SecretStore } from './secret-store.js';
+import { SecretStore, type WriteOutcome } from './secret-store.js';
+import { describeHoldout } from './cluster-view-render.js';
 
 const SECRET_REF = `${KMESH_NAMESPACE}/${SECRET_NAME}`;
 
@@ -18,18 +20,31 @@ export function registerSecretCommands(program: Command): void {
 
   secret
     .command('create')
-    .description('create the key (SPI 1 on a fresh cluster) or rotate it to the next SPI')
+    .description('create the key (SPI 1 on a fresh cluster) or rotate it to the next SPI once every node is on the current one')
     .option('--key <hex>', `72 hex characters (36 bytes); default: 36 random bytes from the OS CSPRNG`)
-    .action(async (opts: { key?: string }) => {
+    .option('--force', 'rotate even while nodes are not all on the current SPI', false)
+    .option('--dry-run', 'show the current SPI, the next SPI and the nodes behind; write nothing', false)
+    .option('-o, --output <format>', 'text or json', 'text')
+    .addHelpText(
+      'after',
+      `
+A rotation waits until every KmeshNodeInfo advertises the current SPI (see
+'kmesh-ipsec status --cluster'); otherwise it is refused with exit status ${ROTATING_EXIT}, naming
+the nodes behind. --force rotates anyway. --dry-run exits as the real run would.`,
+    )
+    .action(async (opts: { key?: string; force: boolean; dryRun: boolean; output: string }) => {
+      const format = outputFormat(opts.output, ['text', 'json']);
       const keyBytes = opts.key === undefined ? undefined : parseKeyFlag(opts.key);
-      const outcome = await store().createOrRotate(keyBytes);
-      const fp = keyFingerprint(outcome.key.aeadKey);
-      if (outcome.action === 'created') {
-        if (outcome.advertisedWarning) process.stderr.write(`warning: ${outcome.advertisedWarning}\n`);
-        process.stdout.write(`secret ${SECRET_REF} created: SPI ${outcome.key.spi}, key fingerprint ${fp}\n`);
-      } else {
-        process.stdout.write(`secret ${SECRET_REF} rotated: SPI ${outcome.from} -> ${outcome.key.spi}, key fingerprint ${fp}\n`);
-        process.stdout.write(`nodes move to SPI ${outcome.key.spi} as each one loads the new key; SPI ${outcome.from} keeps working meanwhile\n`);
+      const outcome = await store().createOrRotate(keyBytes, { force: opts.force, dryRun: opts.dryRun });
+      const report = writeReport(outcome, keyBytes !== undefined);
+      for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
+      process.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : writeText(report));
+      if (outcome.action === 'refused') {
+        throw new CliError(
+          `refusing to rotate: not every node is on SPI ${outcome.from} yet (${nameList(outcome.holdouts, describeHoldout)}); ` +
+            `wait until 'kmesh-ipsec status --cluster' says in-sync, or pass --force`,
+          ROTATING_EXIT,
+        );
       }
     });
 
@@ -49,12 +64,18 @@ export function registerSecretCommands(program: Command): void {
     .command('delete')
     .description('delete the key; nodes keep their current states until a new key arrives')
     .option('-y, --yes', 'do not ask for confirmation', false)
-    .action(async (opts: { yes: boolean }) => {
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (opts: { yes: boolean; output: string }) => {
+      const format = outputFormat(opts.output, ['text', 'json']);
       if (!opts.yes) await confirm(`Delete secret ${SECRET_REF}? Encryption keeps its current keys but can no longer rotate.`);
       const deleted = await store().delete();
       if (!deleted) throw new CliError(`secret ${SECRET_REF} not found`);
       const spi = deleted.key?.spi;
-      process.stdout.write(`secret ${SECRET_REF} deleted${spi === undefined ? '' : ` (was SPI ${spi})`}\n`);
+      process.stdout.write(
+        format === 'json'
+          ? `${JSON.stringify({ action: 'delete', result: 'deleted', secret: SECRET_REF, spi: spi ?? null }, null, 2)}\n`
+          : `secret ${SECRET_REF} deleted${spi === undefined ? '' : ` (was SPI ${spi})`}\n`,
+      );
       process.stderr.write(
         `warning: nodes still hold states for SPI ${spi ?? 'n'}. A re-created secret must NOT restart at SPI 1, or it would reuse SPIs bound to the old key:\n` +
           `         'kmesh-ipsec secret create' continues above the highest SPI nodes advertise, and the admission webhook refuses lower SPIs.\n`,
@@ -105,6 +126,59 @@ export function renderGet(key: IpsecKey, created: Date | string | undefined, for
     keyFingerprint: fingerprint,
   };
   return format === 'json' ? `${JSON.stringify(view, null, 2)}\n` : toYaml(view);
+}
+
+/** What `secret create` did or would do, as data: the `-o json` output, and the source of the text. */
+export interface WriteReport {
+  readonly action: 'create' | 'rotate';
+  /** `refused`: nodes are not all on currentSpi; nothing was (or, in a dry run, would be) written. */
+  readonly result: 'written' | 'would-write' | 'refused';
+  readonly dryRun: boolean;
+  readonly secret: string;
+  readonly currentSpi: number | null;
+  readonly nextSpi: number;
+  /** Of the key written, or of --key in a dry run; absent when no key was chosen. */
+  readonly keyFingerprint?: string;
+  /** Nodes not advertising currentSpi (a rotation waits for them; with --force it goes ahead). */
+  readonly nodesBehind: readonly { readonly name: string; readonly spi: number | null }[];
+  readonly warnings: readonly string[];
+}
+
+function writeReport(outcome: WriteOutcome, keyGiven: boolean): WriteReport {
+  const { dryRun } = outcome;
+  const result = outcome.action === 'refused' ? 'refused' : dryRun ? 'would-write' : 'written';
+  const fingerprint = outcome.action !== 'refused' && (result === 'written' || keyGiven) ? { keyFingerprint: keyFingerprint(outcome.key.aeadKey) } : {};
+  if (outcome.action === 'created') {
+    return { action: 'create', result, dryRun, secret: SECRET_REF, currentSpi: null, nextSpi: outcome.key.spi, ...fingerprint, nodesBehind: [], warnings: outcome.advertisedWarning === undefined ? [] : [outcome.advertisedWarning] };
+  }
+  const nodesBehind = outcome.holdouts.map((n) => ({ name: n.name, spi: n.spi ?? null }));
+  const warnings: string[] = [];
+  if (outcome.action === 'rotated') {
+    if (outcome.nodesWarning !== undefined) warnings.push(outcome.nodesWarning);
+    if (outcome.holdouts.length > 0) warnings.push(`--force: rotating although not every node is on SPI ${outcome.from} (${nameList(outcome.holdouts, describeHoldout)})`);
+  }
+  const nextSpi = outcome.action === 'refused' ? outcome.to : outcome.key.spi;
+  return { action: 'rotate', result, dryRun, secret: SECRET_REF, currentSpi: outcome.from, nextSpi, ...fingerprint, nodesBehind, warnings };
+}
+
+/** Written: what changed. Dry run (also one that would be refused): the preview. Refused for real: nothing; the error says it. */
+function writeText(r: WriteReport): string {
+  if (r.result === 'written') {
+    const fp = r.keyFingerprint ?? '';
+    if (r.action === 'create') return `secret ${SECRET_REF} created: SPI ${r.nextSpi}, key fingerprint ${fp}\n`;
+    return (
+      `secret ${SECRET_REF} rotated: SPI ${r.currentSpi ?? 0} -> ${r.nextSpi}, key fingerprint ${fp}\n` +
+      `nodes move to SPI ${r.nextSpi} as each one loads the new key; SPI ${r.currentSpi ?? 0} keeps working meanwhile\n`
+    );
+  }
+  const lines = [
+    'dry run: nothing written',
+    `current SPI:      ${r.currentSpi ?? `none (secret ${SECRET_REF} does not exist)`}`,
+    `next SPI:         ${r.nextSpi}`,
+    ...(r.keyFingerprint === undefined ? [] : [`key fingerprint:  ${r.keyFingerprint}`]),
+    ...(r.action === 'rotate' ? [`nodes behind:     ${r.nodesBehind.length === 0 ? 'none' : nameList(r.nodesBehind, describeHoldout)}`] : []),
+  ];
+  return r.dryRun ? `${lines.join('\n')}\n` : '';
 }
 
 async function confirm(question: string): Promise<void> {

@@ -1,16 +1,19 @@
 /**
  * The IPsec Secret in the cluster: read, create, rotate and delete it. Writes carry the
  * resourceVersion they were computed from, so two concurrent rotations cannot both write the
- * same SPI: the loser gets 409 Conflict, re-reads and moves one SPI further.
+ * same SPI: the loser gets 409 Conflict, re-reads and moves one SPI further. A rotation waits
+ * until every node advertises the current SPI (core/cluster-keys.ts), unless forced.
  */
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { AEAD_ALGORITHM, DEFAULT_ICV_BITS, KMESH_NAMESPACE, KNI_GROUP, KNI_PLURAL, KNI_VERSION, PSK_BYTES, SECRET_NAME } from '../core/constants.js';
+import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import { type NodeKeyStatus, clusterKeyView, observeNodeInfo, rotationHoldouts } from '../core/cluster-keys.js';
+import { AEAD_ALGORITHM, DEFAULT_ICV_BITS, KMESH_NAMESPACE, PSK_BYTES, SECRET_NAME } from '../core/constants.js';
 import { formatErrors } from '../core/result.js';
 import { type IpsecKey, parseIpsecSecret, renderIpsecSecret, sameKeyMaterial } from '../core/secret.js';
 import { initialSpi, nextSpi } from '../core/spi.js';
 import { CliError } from './errors.js';
 import { apiStatus, describeKubeError } from './kube.js';
+import { listNodeInfos } from './node-infos.js';
 
 const MAX_ATTEMPTS = 8;
 
@@ -19,19 +22,41 @@ export interface StoredSecret {
   readonly object: V1Secret;
 }
 
+/** What a reader learned about the Secret without failing: for status views. */
+export type SecretSighting =
+  | { readonly state: 'present'; readonly spi: number }
+  | { readonly state: 'absent' }
+  | { readonly state: 'unreadable'; readonly reason: string };
+
+export interface WriteOptions {
+  /** Rotate even while nodes are not all on the current SPI (or cannot be checked). */
+  readonly force?: boolean;
+  /** Decide everything, write nothing. */
+  readonly dryRun?: boolean;
+}
+
 export type WriteOutcome =
-  | { readonly action: 'created'; readonly key: IpsecKey; readonly advertisedWarning?: string }
-  | { readonly action: 'rotated'; readonly from: number; readonly key: IpsecKey };
+  | { readonly action: 'created'; readonly key: IpsecKey; readonly dryRun: boolean; readonly advertisedWarning?: string }
+  | {
+      readonly action: 'rotated';
+      readonly from: number;
+      readonly key: IpsecKey;
+      readonly dryRun: boolean;
+      /** Nodes not on `from` (only non-empty when forced). */
+      readonly holdouts: readonly NodeKeyStatus[];
+      /** Set when forced past a failure to read the KmeshNodeInfos. */
+      readonly nodesWarning?: string;
+    }
+  /** Nothing written: `holdouts` do not advertise `from` yet. */
+  | { readonly action: 'refused'; readonly from: number; readonly to: number; readonly dryRun: boolean; readonly holdouts: readonly NodeKeyStatus[] };
 
 export class SecretStore {
   readonly #kc: KubeConfig;
   readonly #core: CoreV1Api;
-  readonly #custom: CustomObjectsApi;
 
   constructor(kc: KubeConfig) {
     this.#kc = kc;
     this.#core = kc.makeApiClient(CoreV1Api);
-    this.#custom = kc.makeApiClient(CustomObjectsApi);
   }
 
   /** The stored secret, undefined when absent; a CliError when it exists but is invalid. */
@@ -48,20 +73,34 @@ export class SecretStore {
     return { key: parsed.value.key, object };
   }
 
+  /** The Secret's SPI for a status view; any failure to read it is reported, not thrown. */
+  async peek(): Promise<SecretSighting> {
+    try {
+      const stored = await this.read();
+      return stored ? { state: 'present', spi: stored.key.spi } : { state: 'absent' };
+    } catch (err: unknown) {
+      if (err instanceof CliError) return { state: 'unreadable', reason: err.message };
+      throw err;
+    }
+  }
+
   /**
    * Create the secret (SPI above every SPI nodes advertise, so 1 on a fresh cluster) or rotate
    * it to the next SPI. `keyBytes` defaults to 36 bytes from the CSPRNG.
    */
-  async createOrRotate(keyBytes?: Uint8Array): Promise<WriteOutcome> {
+  async createOrRotate(keyBytes?: Uint8Array, options: WriteOptions = {}): Promise<WriteOutcome> {
+    const dryRun = options.dryRun ?? false;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const current = await this.read();
       const aeadKey = keyBytes ?? Uint8Array.from(randomBytes(PSK_BYTES));
       if (!current) {
         const { spis, warning } = await this.#advertisedSpis();
         const key = makeKey(initialSpi(spis), aeadKey);
+        const created: WriteOutcome = { action: 'created', key, dryRun, ...(warning === undefined ? {} : { advertisedWarning: warning }) };
+        if (dryRun) return created;
         try {
           await this.#core.createNamespacedSecret({ namespace: KMESH_NAMESPACE, body: renderIpsecSecret(key) });
-          return warning === undefined ? { action: 'created', key } : { action: 'created', key, advertisedWarning: warning };
+          return created;
         } catch (err: unknown) {
           if (apiStatus(err) === 409) continue; // someone created it meanwhile: rotate theirs instead
           throw this.#fail(`cannot create secret ${KMESH_NAMESPACE}/${SECRET_NAME}`, err);
@@ -71,12 +110,16 @@ export class SecretStore {
       if (sameKeyMaterial(key, current.key)) {
         throw new CliError(`--key is the key already stored for SPI ${current.key.spi}; a rotation needs a new key`, 2);
       }
+      const gate = await this.#rotationGate(current.key.spi, options.force ?? false);
+      if (gate.holdouts.length > 0 && options.force !== true) return { action: 'refused', from: current.key.spi, to: key.spi, dryRun, holdouts: gate.holdouts };
+      const rotated: WriteOutcome = { action: 'rotated', from: current.key.spi, key, dryRun, holdouts: gate.holdouts, ...(gate.warning === undefined ? {} : { nodesWarning: gate.warning }) };
+      if (dryRun) return rotated;
       // Keep the user's labels and annotations; resourceVersion makes the write conditional.
       const { labels, annotations, resourceVersion } = current.object.metadata ?? {};
       const body: V1Secret = { ...renderIpsecSecret(key), metadata: { name: SECRET_NAME, namespace: KMESH_NAMESPACE, labels, annotations, resourceVersion } };
       try {
         await this.#core.replaceNamespacedSecret({ name: SECRET_NAME, namespace: KMESH_NAMESPACE, body });
-        return { action: 'rotated', from: current.key.spi, key };
+        return rotated;
       } catch (err: unknown) {
         const status = apiStatus(err);
         if (status === 409 || status === 404) continue; // lost a race: re-read and go one further
@@ -108,12 +151,29 @@ export class SecretStore {
   /** SPIs still advertised by nodes; a failure to read them is a warning, not an error. */
   async #advertisedSpis(): Promise<{ spis: number[]; warning?: string }> {
     try {
-      const list = (await this.#custom.listNamespacedCustomObject({ group: KNI_GROUP, version: KNI_VERSION, namespace: KMESH_NAMESPACE, plural: KNI_PLURAL })) as { items?: { spec?: { spi?: unknown } }[] };
-      return { spis: (list.items ?? []).map((i) => i.spec?.spi).filter((s): s is number => typeof s === 'number' && Number.isSafeInteger(s)) };
+      const spis = (await listNodeInfos(this.#kc)).map((o) => observeNodeInfo(o).spi);
+      return { spis: spis.filter((s): s is number => s !== undefined) };
     } catch (err: unknown) {
-      if (apiStatus(err) === 404) return { spis: [] }; // CRD not installed: no node advertises anything
-      return { spis: [], warning: `could not read KmeshNodeInfos to continue above their SPIs (${describeKubeError(err, this.#kc)})` };
+      if (!(err instanceof CliError)) throw err;
+      return { spis: [], warning: `could not read KmeshNodeInfos to continue above their SPIs (${err.message})` };
     }
+  }
+
+  /**
+   * Nodes not yet on `currentSpi`. Rotating past them would leave them two keys behind, so
+   * an unreadable node list stops the rotation too, unless forced.
+   */
+  async #rotationGate(currentSpi: number, force: boolean): Promise<{ holdouts: readonly NodeKeyStatus[]; warning?: string }> {
+    let objects: unknown[];
+    try {
+      objects = await listNodeInfos(this.#kc);
+    } catch (err: unknown) {
+      if (!(err instanceof CliError)) throw err;
+      if (!force) throw new CliError(`cannot check that SPI ${currentSpi} reached every node (${err.message}); pass --force to rotate without checking`);
+      return { holdouts: [], warning: `rotating without checking the nodes: ${err.message}` };
+    }
+    const view = clusterKeyView({ secretSpi: currentSpi, nodes: objects.map(observeNodeInfo), now: Date.now() / 1000 });
+    return { holdouts: rotationHoldouts(view.nodes, currentSpi) };
   }
 
   #fail(what: string, err: unknown): CliError {

@@ -10,7 +10,7 @@
  * Both halves live here so signer and verifier cannot drift apart. docs/trust-chain.md
  * describes the keys, their rotation and the re-stamping schedule.
  */
-import { CompactSign, calculateJwkThumbprint, compactVerify, decodeProtectedHeader, errors as joseErrors, importJWK } from 'jose';
+import { CompactSign, base64url, calculateJwkThumbprint, compactVerify, decodeProtectedHeader, errors as joseErrors, importJWK } from 'jose';
 import type { CryptoKey, JWK, KeyObject } from 'jose';
 import { canonicalDigest } from './canonical-json.js';
 import { VALIDITY_ANNOTATION } from './constants.js';
@@ -132,18 +132,9 @@ export function specDigest(spec: KmeshNodeInfoSpec): string {
 export async function verifyStamp(token: unknown, subject: StampSubject, keys: StampKeyRing, options: VerifyOptions = {}): Promise<StampVerification> {
   const now = options.now ?? Date.now() / 1000;
   const skew = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
-  if (token === undefined || token === null || token === '') return failed(StampFailure.Missing, 'no validity stamp; only objects admitted by the kmesh-ipsec webhook carry one');
-  if (typeof token !== 'string') return failed(StampFailure.Malformed, `must be a compact JWS string, got ${describe(token)}`);
-  if (token.length > MAX_STAMP_CHARS) return failed(StampFailure.Malformed, `is ${token.length} characters; a stamp is at most ${MAX_STAMP_CHARS}`);
-
-  let header: ReturnType<typeof decodeProtectedHeader>;
-  try {
-    header = decodeProtectedHeader(token);
-  } catch {
-    return failed(StampFailure.Malformed, 'is not a compact JWS (three base64url parts with a JSON header)');
-  }
-  if (header.typ !== STAMP_TYPE) return failed(StampFailure.Malformed, `has typ ${header.typ === undefined ? '(none)' : quoted(header.typ)}, expected "${STAMP_TYPE}"`);
-  if (typeof header.kid !== 'string' || header.kid === '') return failed(StampFailure.Malformed, 'has no kid in its header');
+  const framed = readFrame(token);
+  if (!framed.ok) return framed;
+  const { header } = framed;
   const key = keys.get(header.kid);
   // The kid is attacker-controlled text: shown only when it looks like one of ours.
   const shownKid = /^[A-Za-z0-9_-]{1,64}$/.test(header.kid) ? header.kid : `(a kid of ${header.kid.length} characters)`;
@@ -152,7 +143,7 @@ export async function verifyStamp(token: unknown, subject: StampSubject, keys: S
 
   let payload: Uint8Array;
   try {
-    payload = (await compactVerify(token, key.publicKey, { algorithms: [key.alg] })).payload;
+    payload = (await compactVerify(framed.token, key.publicKey, { algorithms: [key.alg] })).payload;
   } catch (err: unknown) {
     if (err instanceof joseErrors.JWSSignatureVerificationFailed) return failed(StampFailure.BadSignature, `signature does not verify with key ${key.kid}`);
     return failed(StampFailure.Malformed, 'is not a valid compact JWS');
@@ -169,10 +160,55 @@ export async function verifyStamp(token: unknown, subject: StampSubject, keys: S
   return { ok: true, kid: key.kid, claims };
 }
 
+export type StampDecoding =
+  | { readonly ok: true; readonly kid: string; readonly claims: StampClaims }
+  | { readonly ok: false; readonly reason: typeof StampFailure.Missing | typeof StampFailure.Malformed; readonly message: string };
+
+/**
+ * Read a stamp's claims WITHOUT checking its signature, for status views that show when a
+ * node's stamp expires. Anyone can write a token that decodes: never base a trust decision on
+ * this, use verifyStamp. Same bounds and framing checks as verifyStamp.
+ */
+export function decodeStampClaims(token: unknown): StampDecoding {
+  const framed = readFrame(token);
+  if (!framed.ok) return framed;
+  const payloadPart = framed.token.split('.')[1] ?? '';
+  let payload: Uint8Array;
+  try {
+    payload = base64url.decode(payloadPart);
+  } catch {
+    return failed(StampFailure.Malformed, 'has a payload that is not base64url');
+  }
+  const claims = parseClaims(payload);
+  if (!claims) return failed(StampFailure.Malformed, 'has a payload that is not a kmesh-ipsec stamp (iss, sub, spi, spec, iat, nbf, exp)');
+  return { ok: true, kid: framed.header.kid, claims };
+}
+
+type Framed =
+  | { readonly ok: true; readonly token: string; readonly header: ReturnType<typeof decodeProtectedHeader> & { readonly kid: string } }
+  | { readonly ok: false; readonly reason: typeof StampFailure.Missing | typeof StampFailure.Malformed; readonly message: string };
+
+/** The checks every reader does before touching the payload: present, a bounded string, a compact JWS of our typ with a kid. */
+function readFrame(token: unknown): Framed {
+  if (token === undefined || token === null || token === '') return failed(StampFailure.Missing, 'no validity stamp; only objects admitted by the kmesh-ipsec webhook carry one');
+  if (typeof token !== 'string') return failed(StampFailure.Malformed, `must be a compact JWS string, got ${describe(token)}`);
+  if (token.length > MAX_STAMP_CHARS) return failed(StampFailure.Malformed, `is ${token.length} characters; a stamp is at most ${MAX_STAMP_CHARS}`);
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch {
+    return failed(StampFailure.Malformed, 'is not a compact JWS (three base64url parts with a JSON header)');
+  }
+  if (header.typ !== STAMP_TYPE) return failed(StampFailure.Malformed, `has typ ${header.typ === undefined ? '(none)' : quoted(header.typ)}, expected "${STAMP_TYPE}"`);
+  const kid = header.kid;
+  if (typeof kid !== 'string' || kid === '') return failed(StampFailure.Malformed, 'has no kid in its header');
+  return { ok: true, token, header: { ...header, kid } };
+}
+
 /** The field path of the stamp, for error messages (`field: message`). */
 export const STAMP_FIELD = `metadata.annotations[${JSON.stringify(VALIDITY_ANNOTATION)}]`;
 
-function failed(reason: StampFailure, message: string): StampVerification {
+function failed<R extends StampFailure>(reason: R, message: string): { readonly ok: false; readonly reason: R; readonly message: string } {
   return { ok: false, reason, message };
 }
 

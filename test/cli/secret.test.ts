@@ -3,32 +3,15 @@
  * Kubernetes API test double through a real kubeconfig.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { parseIpsecSecret } from '../../core/secret.js';
 import { keyFingerprint } from '../../core/fingerprint.js';
 import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
-
-const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
-const run = promisify(execFile);
-
-interface CliResult { code: number; stdout: string; stderr: string }
-async function cli(double: KubeDouble | string, ...args: string[]): Promise<CliResult> {
-  const kubeconfig = typeof double === 'string' ? double : double.kubeconfigPath();
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, '--kubeconfig', kubeconfig, ...args], { env: { ...process.env, KUBECONFIG: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err: unknown) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+import { cli } from '../helpers/cli.js';
 
 function stored(double: KubeDouble) {
   const obj = double.store.get('secrets', 'kmesh-system', 'kmesh-ipsec');
