@@ -64,7 +64,7 @@ function compound(major: number, majorUnit: string, minor: number, minorUnit: st
 }
 
 /** Columns padded to their widest cell, two spaces apart, no trailing blanks. */
-function alignColumns(rows: readonly (readonly string[])[]): string {
+export function alignColumns(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) => `${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`).join('');

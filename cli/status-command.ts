@@ -1,7 +1,7 @@
 /**
- * `kmesh-ipsec status`: where the key rollout stands. `--cluster` reads every KmeshNodeInfo
- * through the API; without it the command will read the local node plugin's endpoint (not
- * implemented yet). The exit status is the verdict, so scripts can wait on it.
+ * `kmesh-ipsec status`: where the key rollout stands. Without flags it reads the local node
+ * plugin's endpoint (on a node, or inside its network namespace); `--cluster` reads every
+ * KmeshNodeInfo through the API. The exit status is the verdict, so scripts can wait on it.
  */
 import type { Command } from 'commander';
 import { ClusterVerdict, clusterKeyView, observeNodeInfo } from '../core/cluster-keys.js';
@@ -10,6 +10,9 @@ import { type KubeOptions, loadKubeConfig } from './kube.js';
 import { clusterJson, renderClusterText } from './cluster-view-render.js';
 import { listNodeInfos } from './node-infos.js';
 import { SecretStore } from './secret-store.js';
+import { DEFAULT_NODE_LISTEN } from './node-command.js';
+import { renderNodeStatus } from './node-status-render.js';
+import type { NodeStatus } from '../nodeplugin/daemon/status.js';
 
 /** Exit status per verdict; 1 stays "could not find out" (API unreachable, forbidden), 2 bad usage. */
 export const VERDICT_EXIT: Readonly<Record<ClusterVerdict, number>> = {
@@ -22,7 +25,11 @@ export const VERDICT_EXIT: Readonly<Record<ClusterVerdict, number>> = {
 interface StatusOptions {
   readonly cluster: boolean;
   readonly json: boolean;
+  readonly endpoint: string;
 }
+
+/** Local status exit codes besides 0 (ready, last reconcile ok): the plugin is not healthy. */
+export const NODE_NOT_OK_EXIT = 4;
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -30,9 +37,15 @@ export function registerStatusCommand(program: Command): void {
     .description('show where the key rollout stands')
     .option('--cluster', 'read every KmeshNodeInfo through the Kubernetes API: per node SPI, stamp expiry, conditions; then a verdict', false)
     .option('--json', 'print the same as JSON', false)
+    .option('--endpoint <url>', 'the node plugin\'s local endpoint (its --listen address)', `http://127.0.0.1:${DEFAULT_NODE_LISTEN.split(':')[1] ?? '9478'}`)
     .addHelpText(
       'after',
       `
+Without --cluster: this node's plugin: peers with the SPI used each way and their stamp,
+object counts, xfrm error counters, whether a rotation is in progress, the last reconcile.
+Exit status 0 when it is ready and its last reconcile succeeded, 4 otherwise, 1 when the
+endpoint cannot be reached.
+
 Verdicts and exit status (--cluster):
   0  in-sync    every node advertises the Secret's SPI and none reports a failure
   3  rotating   some nodes are still on an older SPI, or wait for their peers
@@ -44,7 +57,7 @@ Example, wait for a rotation to finish:
   until kmesh-ipsec status --cluster >/dev/null; do sleep 10; done`,
     )
     .action(async (opts: StatusOptions) => {
-      process.exitCode = opts.cluster ? await clusterStatus(program.opts<KubeOptions>(), opts.json) : localStatus();
+      process.exitCode = opts.cluster ? await clusterStatus(program.opts<KubeOptions>(), opts.json) : await localStatus(opts.endpoint, opts.json);
     });
 }
 
@@ -59,7 +72,22 @@ async function clusterStatus(kube: KubeOptions, json: boolean): Promise<number> 
   return VERDICT_EXIT[view.verdict];
 }
 
-function localStatus(): number {
-  // The node plugin's local endpoint is not served yet; --cluster is the mode that exists.
-  throw new CliError('status of the local node plugin is not implemented yet; use --cluster', USAGE_EXIT);
+async function localStatus(endpoint: string, json: boolean): Promise<number> {
+  let url: URL;
+  try {
+    url = new URL('/status', endpoint);
+  } catch {
+    throw new CliError(`--endpoint: must be a URL like http://127.0.0.1:9478, got ${JSON.stringify(endpoint)}`, USAGE_EXIT);
+  }
+  let status: NodeStatus;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    status = (await res.json()) as NodeStatus;
+  } catch (err: unknown) {
+    const why = err instanceof Error ? ((err.cause as NodeJS.ErrnoException | undefined)?.code ?? err.message) : String(err);
+    throw new CliError(`cannot read the node plugin at ${url.href} (${why}): is kmesh-ipsec node running here? (--endpoint, or --cluster for the whole cluster)`);
+  }
+  process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : renderNodeStatus(status));
+  return status.ready && status.lastRun?.ok === true ? 0 : NODE_NOT_OK_EXIT;
 }

@@ -13,7 +13,7 @@ export interface HttpSources {
   readonly registry: Registry;
   healthy(): { ok: boolean; reason?: string };
   ready(): { ok: boolean; reason?: string };
-  status(): unknown;
+  status(): Promise<unknown>;
 }
 
 export interface ListeningEndpoint {
@@ -78,7 +78,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, sources: HttpSo
       return;
     }
     case '/status':
-      send(res, 200, 'application/json', `${JSON.stringify(sources.status(), null, 2)}\n`);
+      send(res, 200, 'application/json', `${JSON.stringify(await sources.status(), null, 2)}\n`);
       return;
     default:
       send(res, 404, 'text/plain', 'not found: try /metrics, /healthz, /readyz or /status\n');

@@ -136,7 +136,7 @@ export class NodePlugin {
     this.#log = deps.logger;
     this.#now = deps.now ?? Date.now;
     this.metrics = new NodePluginMetrics({
-      xfrmStat: async () => parseXfrmStat(await readFile('/proc/net/xfrm_stat', 'utf8').catch(() => '')),
+      xfrmStat: () => readXfrmStat(),
       bpfCounters: () => this.#bpf?.readCounters(),
     });
     this.#api = new NodePluginApi(deps.kubeConfig, deps.logger, options.informers);
@@ -233,8 +233,9 @@ export class NodePlugin {
     return this.#endpoint?.url;
   }
 
-  status(): NodeStatus {
+  async status(): Promise<NodeStatus> {
     return buildStatus({
+      xfrmStat: await readXfrmStat(),
       node: this.#o.nodeName,
       ready: this.#ready,
       strict: this.#o.strict,
@@ -581,6 +582,10 @@ export class NodePlugin {
       podInterface: (ip) => podInterface(ip),
     };
   }
+}
+
+async function readXfrmStat(): Promise<Record<string, number>> {
+  return parseXfrmStat(await readFile('/proc/net/xfrm_stat', 'utf8').catch(() => ''));
 }
 
 function pickReport(sync: SyncResult): RunRecord['sync'] {

@@ -42,6 +42,8 @@ export interface NodeStatus {
   };
   readonly pods: { readonly managed: number; readonly podInterfaces: readonly string[]; readonly problems: readonly { readonly pod: string; readonly reason: string }[] };
   readonly nodeInterfaces: readonly string[];
+  /** Non-zero counters of /proc/net/xfrm_stat (the whole network namespace). */
+  readonly xfrmErrors: Readonly<Record<string, number>>;
   readonly conditions: readonly Condition[];
   readonly stampExpiresAt?: string;
   readonly factsProblem?: string;
@@ -65,6 +67,7 @@ export interface StatusInput {
   readonly managedPods: number;
   readonly factsProblem: string | undefined;
   readonly runs: number;
+  readonly xfrmStat: Readonly<Record<string, number>>;
 }
 
 export function buildStatus(input: StatusInput): NodeStatus {
@@ -108,6 +111,7 @@ export function buildStatus(input: StatusInput): NodeStatus {
     },
     pods: { managed: input.managedPods, podInterfaces: input.attachments?.podInterfaces ?? [], problems: input.attachments?.problems ?? [] },
     nodeInterfaces: input.attachments?.nodeInterfaces ?? [],
+    xfrmErrors: Object.fromEntries(Object.entries(input.xfrmStat).filter(([, v]) => v > 0)),
     conditions: input.conditions,
     ...(input.stampExpiresAt === undefined ? {} : { stampExpiresAt: new Date(input.stampExpiresAt).toISOString() }),
     ...(input.factsProblem === undefined ? {} : { factsProblem: input.factsProblem }),

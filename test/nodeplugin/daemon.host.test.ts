@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { IpsecKey } from '../../core/secret.js';
 import { importStampSigningKey, signStamp } from '../../core/stamp.js';
-import { MANAGED_NAMESPACE, PLAIN_NAMESPACE, type NodeHandle, PluginCluster } from '../cluster/plugin-cluster.js';
+import { CLI, MANAGED_NAMESPACE, PLAIN_NAMESPACE, type NodeHandle, PluginCluster } from '../cluster/plugin-cluster.js';
+import { run } from '../helpers/netns.js';
 import { ownedPolicies, ownedStates, pinnedMaps, programsOn } from '../cluster/kernel-view.js';
 import { useNetns } from '../helpers/netns.js';
 
@@ -39,6 +40,8 @@ async function withLogs<T>(t: { context: { cluster: PluginCluster }; log: (...v:
     throw err;
   }
 }
+
+const runCli = (args: string[]) => run([process.execPath, CLI, ...args], { allowFailure: true });
 
 const byName = (c: PluginCluster, name: string): NodeHandle => {
   const n = c.nodes.find((x) => x.name === name);
@@ -99,6 +102,26 @@ test.serial('a second and a third node join: every pair gets SAs, policies, mark
     const info = cluster.nodeInfo(n.name);
     t.deepEqual(info?.status?.conditions?.map((c) => `${c.type}=${c.status}`), ['Ready=True', 'KeyInSync=True'], `${n.name}: conditions on the status subresource`);
   }
+});
+
+test.serial('kmesh-ipsec status shows the node from its endpoint; status --cluster says the cluster is in sync', async (t) => {
+  const { cluster } = t.context;
+  const n1 = byName(cluster, 'node1');
+  const local = await n1.ns.exec([process.execPath, CLI, 'status'], { allowFailure: true });
+  t.is(local.code, 0, local.stderr);
+  t.regex(local.stdout, /^node node1: ready; Ready True \(Programmed\), KeyInSync True \(InSync\)/);
+  t.regex(local.stdout, /key: current SPI 1, advertised 1, accepted inbound 1\n/);
+  t.regex(local.stdout, /node2 +used +1 +1 +20\d\d-/);
+  t.regex(local.stdout, /kernel: 2 inbound and 2 outbound SAs; policies 2 out, 1 in, 1 fwd, 0 block/);
+  t.regex(local.stdout, /xfrm errors: none/);
+  const json = JSON.parse((await n1.ns.exec([process.execPath, CLI, 'status', '--json'])).stdout) as { peers: { name: string }[] };
+  t.deepEqual(json.peers.map((p) => p.name), ['node2', 'node3']);
+  const root = await runCli(['--kubeconfig', cluster.double.kubeconfigPath('cluster-admin'), 'status', '--cluster']);
+  t.is(root.code, 0, root.stdout + root.stderr);
+  t.regex(root.stdout, /in-sync/);
+  const nowhere = await runCli(['status', '--endpoint', 'http://127.0.0.1:9']);
+  t.is(nowhere.code, 1);
+  t.regex(nowhere.stderr, /cannot read the node plugin at http:\/\/127\.0\.0\.1:9\/status/);
 });
 
 test.serial('a resync with nothing new makes zero kernel writes', async (t) => {
