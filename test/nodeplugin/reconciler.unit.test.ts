@@ -289,3 +289,32 @@ test('skipped peers are passed through to the report', async (t) => {
   ]);
   assertHolds(t, ports, p);
 });
+
+test("deleting an SA never deletes another owner's SA that the kernel would find first (unmarked, added later)", async (t) => {
+  const ports = await holding(BASE);
+  // Kmesh's inbound SAs are unmarked. Added after ours on the same (dst, SPI), the kernel takes
+  // it (marked ones do not block an unmarked add), and a delete by our marked id finds it first.
+  const ours = toXfrmState(BASE.states.find((s) => s.direction === 'in' && s.family === 4 && s.peer === 'node-4')!);
+  const kmesh = { ...ours, src: '192.168.0.9', reqid: 1, mark: undefined, outputMark: undefined };
+  ports.xfrm.seedState(kmesh);
+  const kmeshText = stateText(kmesh);
+  const r = new Reconciler(ports.xfrm, ports.maps, { drainMs: 0 });
+
+  const rebooted = planFor([node(2), node(3), node(4, { reboot: 1 })], [1], BASE);
+  const replace = await r.reconcile(rebooted);
+  t.true(ports.xfrm.states.map(stateText).includes(kmeshText), 'a replace left it alone');
+  t.is(replace.errors.length, 1);
+  t.regex(replace.errors[0]!, /^deleteState held back: state esp spi 0x1 192\.168\.0\.4 -> 192\.168\.0\.1 .* shares its \(dst, SPI\) with state esp spi 0x1 192\.168\.0\.9 -> 192\.168\.0\.1 .*reqid 1/);
+
+  const left = planFor([node(2), node(3)], [1], BASE);
+  const removal = await r.reconcile(left);
+  t.true(ports.xfrm.states.map(stateText).includes(kmeshText), 'a removal left it alone');
+  t.like(removal, { removed: 2, removalsDeferred: false });
+  t.is(removal.errors.length, 1);
+  t.regex(removal.errors[0]!, /^deleteState held back: state esp spi 0x1 192\.168\.0\.4 -> 192\.168\.0\.1 /);
+  t.deepEqual(ownedView(ports).states.filter((s) => s.startsWith('192.168.0.4>')), [stateText(ours)], 'ours stays until the other SA goes');
+
+  await ports.xfrm.apply([{ op: 'deleteState', id: kmesh }]); // Kmesh removes its SA
+  t.like(await r.reconcile(left), { removed: 1, errors: [] });
+  assertHolds(t, ports, left);
+});
