@@ -160,6 +160,14 @@ test('a failed map update defers removals; what was installed stays; the next ro
   assertHolds(t, ports, SWAP);
 });
 
+test('a map failure that is not an Error is reported as text', async (t) => {
+  const ports = createFakePorts();
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what a careless binding might do
+  const maps: DatapathMapsPort = { setPeerMarks: () => Promise.reject('EBUSY'), setPeerCidrs: (c) => ports.maps.setPeerCidrs(c) };
+  const report = await new Reconciler(ports.xfrm, maps, { drainMs: 0 }).reconcile(BASE);
+  t.deepEqual(report.errors, ['bpf maps: EBUSY']);
+});
+
 test('a failed map update with nothing to remove is reported, removals are not "deferred"', async (t) => {
   const ports = createFakePorts();
   ports.maps.failWhen('setPeerMarks');
@@ -239,6 +247,8 @@ function seedForeign(ports: FakePorts): { states: string[]; policies: number } {
   const kmeshTmpl = { ...ourOut.tmpls[0]!, reqid: 1 };
   // Kmesh's inbound SA: unmarked, so it shadows every marked SA on (192.168.0.1, SPI 1).
   ports.xfrm.seedState({ ...ourIn, src: '192.168.0.9', reqid: 1, mark: undefined, outputMark: undefined });
+  // Kmesh's outbound SA to node-3: the same identity (dst, SPI, no mark) as ours.
+  ports.xfrm.seedState({ ...toXfrmState(BASE.states.find((s) => s.direction === 'out' && s.family === 4 && s.peer === 'node-3')!), reqid: 1 });
   // Ours but AH: not ESP, so not ours.
   ports.xfrm.seedState({ ...ourIn, dst: '192.168.0.7', proto: 'ah', aead: undefined });
   const foreign: XfrmPolicy[] = [
@@ -260,9 +270,11 @@ test('foreign objects: collisions are reported as EEXIST and never deleted; the 
   const foreign = seedForeign(ports);
   const r = new Reconciler(ports.xfrm, ports.maps, { drainMs: 0 });
   const report = await r.reconcile(BASE);
-  // Kmesh's unmarked SA shadows our three IPv4 inbound SAs (node-2, -3, -4) on SPI 1: the kernel trap.
-  t.deepEqual(report.errors.map((e) => e.replace(/ (state|policy) .*: /, ' … ')), [...Array<string>(3).fill('addState: addState … EEXIST'), 'addPolicy: addPolicy … EEXIST']);
-  t.like(report, { installed: 15, removed: 0, removalsDeferred: false });
+  // Kmesh's unmarked SA shadows our three IPv4 inbound SAs (node-2, -3, -4) on SPI 1: the kernel
+  // trap; its outbound SA to node-3 and its out policy for node-2 are where ours would go.
+  t.deepEqual(report.errors.map((e) => e.replace(/ (state|policy) .*: /, ' … ')), [...Array<string>(4).fill('addState: addState … EEXIST'), 'addPolicy: addPolicy … EEXIST']);
+  t.true(report.errors.some((e) => e.includes('spi 0x1 192.168.0.1 -> 192.168.0.3 ')));
+  t.like(report, { installed: 14, removed: 0, removalsDeferred: false });
   t.is(ports.xfrm.log.filter((l) => l.change.op.startsWith('delete')).length, 0, 'nothing deleted');
 
   // Without any key, everything of ours goes and everything foreign stays.
