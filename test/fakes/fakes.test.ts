@@ -28,7 +28,21 @@ async function applyOne(k: FakeXfrmKernel, change: XfrmChange): Promise<string> 
   return outcome?.error ? (outcome.error as XfrmError).code : 'ok';
 }
 
-const stateRules: { rule: string; seed: XfrmState[]; change: XfrmChange; expect: string; after: string[] }[] = [
+/** One rule: seed, one change, the expected result (`ok` or the errno's code) and the table after it. */
+interface Rule<T> { rule: string; seed: T[]; change: XfrmChange; expect: string; after: string[] }
+
+function ruleTests<T>(table: string, rules: readonly Rule<T>[], seed: (k: FakeXfrmKernel, object: T) => void, view: (k: FakeXfrmKernel) => string[]): void {
+  for (const row of rules) {
+    test(`${table}: ${row.rule}`, async (t) => {
+      const k = new FakeXfrmKernel();
+      for (const o of row.seed) seed(k, o);
+      t.is(await applyOne(k, row.change), row.expect);
+      t.deepEqual(view(k), row.after);
+    });
+  }
+}
+
+const stateRules: Rule<XfrmState>[] = [
   { rule: 'add to an empty SAD', seed: [], change: { op: 'addState', state: sa('10.0.0.2', '10.0.0.1', 1, M1) }, expect: 'ok', after: ['10.0.0.2>10.0.0.1/1/100d0'] },
   { rule: 'identity ignores src: same (dst, SPI, mark) from another src is EEXIST', seed: [sa('10.0.0.2', '10.0.0.1', 1, M1)],
     change: { op: 'addState', state: sa('10.0.0.5', '10.0.0.1', 1, M1) }, expect: 'EEXIST', after: ['10.0.0.2>10.0.0.1/1/100d0'] },
@@ -56,14 +70,7 @@ const stateRules: { rule: string; seed: XfrmState[]; change: XfrmChange; expect:
   { rule: 'update of a missing SA is ESRCH', seed: [], change: { op: 'updateState', state: sa('10.0.0.2', '10.0.0.1', 5) }, expect: 'ESRCH', after: [] },
 ];
 
-for (const row of stateRules) {
-  test(`SAD: ${row.rule}`, async (t) => {
-    const k = new FakeXfrmKernel();
-    for (const s of row.seed) k.seedState(s);
-    t.is(await applyOne(k, row.change), row.expect);
-    t.deepEqual(stateView(k), row.after);
-  });
-}
+ruleTests('SAD', stateRules, (k, s) => { k.seedState(s); }, stateView);
 
 test('SAD: update of an existing SA keeps its key and takes the output mark', async (t) => {
   const k = new FakeXfrmKernel();
@@ -92,7 +99,7 @@ test('SAD: states read back like XfrmStateInfo, addTime from the clock, copies o
   t.deepEqual((await k.dumpStates())[1]?.aead?.key, KEY, 'a dump is a copy');
 });
 
-const policyRules: { rule: string; seed: XfrmPolicy[]; change: XfrmChange; expect: string; after: string[] }[] = [
+const policyRules: Rule<XfrmPolicy>[] = [
   { rule: 'add to an empty SPD', seed: [], change: { op: 'addPolicy', policy: pol('10.244.2.0/24') }, expect: 'ok', after: ['out 10.244.2.0/24 e0 spi1'] },
   { rule: 'add of an existing identity is EEXIST', seed: [pol('10.244.2.0/24')],
     change: { op: 'addPolicy', policy: pol('10.244.2.0/24', { priority: 9 }) }, expect: 'EEXIST', after: ['out 10.244.2.0/24 e0 spi1'] },
@@ -116,14 +123,7 @@ const policyRules: { rule: string; seed: XfrmPolicy[]; change: XfrmChange; expec
 
 const policyView = (k: FakeXfrmKernel) => k.policies.map((p) => `${p.dir} ${p.selector.dst} ${p.mark?.value.toString(16) ?? '-'} spi${p.tmpls[0]?.spi ?? '-'}`);
 
-for (const row of policyRules) {
-  test(`SPD: ${row.rule}`, async (t) => {
-    const k = new FakeXfrmKernel();
-    for (const p of row.seed) k.seedPolicy(p);
-    t.is(await applyOne(k, row.change), row.expect);
-    t.deepEqual(policyView(k), row.after);
-  });
-}
+ruleTests('SPD', policyRules, (k, p) => { k.seedPolicy(p); }, policyView);
 
 test('SPD: policies read back like XfrmPolicyInfo; an update keeps the index; by index the mark must match', async (t) => {
   const k = new FakeXfrmKernel();
