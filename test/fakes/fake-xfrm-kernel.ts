@@ -103,10 +103,6 @@ interface PlannedCrash {
   readonly after: number;
 }
 
-interface StoredPolicy {
-  readonly policy: XfrmPolicyInfo;
-}
-
 const NO_MARK: XfrmMark = { value: 0, mask: 0 };
 
 /** The value the kernel looks SAs up with: mark & mask of the new SA or id, 0 when unmarked. */
@@ -141,7 +137,7 @@ export class FakeXfrmKernel implements XfrmPort {
   readonly #timeline: Timeline | undefined;
   /** Oldest first; dumps and lookups go newest first. */
   readonly #states: XfrmStateInfo[] = [];
-  readonly #policies: StoredPolicy[] = [];
+  readonly #policies: XfrmPolicyInfo[] = [];
   readonly #log: LoggedChange[] = [];
   readonly #changeFaults: ChangeFault[] = [];
   readonly #dumpFaults: DumpFault[] = [];
@@ -197,7 +193,7 @@ export class FakeXfrmKernel implements XfrmPort {
 
   /** Every policy, newest first, per-socket ones included (copies). */
   get policies(): XfrmPolicyInfo[] {
-    return this.#policies.map((p) => structuredClone(p.policy)).reverse();
+    return this.#policies.map((p) => structuredClone(p)).reverse();
   }
 
   /** Every change apply() was asked to make, in order, with its result. */
@@ -233,7 +229,7 @@ export class FakeXfrmKernel implements XfrmPort {
     const payload = encodeChange(change).payload;
     if (options.socket === true) {
       const decoded = decodePolicy(payload);
-      this.#policies.push({ policy: { ...decoded, socket: true, index: this.#nextIndex(XFRM_POLICY_DIR[decoded.dir] + XFRM_POLICY_MAX) } });
+      this.#policies.push({ ...decoded, socket: true, index: this.#nextIndex(XFRM_POLICY_DIR[decoded.dir] + XFRM_POLICY_MAX) });
     } else {
       this.#throwIfRefused(change, this.#applyOne(change, payload));
     }
@@ -331,15 +327,15 @@ export class FakeXfrmKernel implements XfrmPort {
       case 'addPolicy': {
         const policy = decodePolicy(payload);
         if (this.#findPolicy(policy) >= 0) return ERRNO.EEXIST;
-        this.#policies.push({ policy: { ...policy, index: this.#nextIndex(XFRM_POLICY_DIR[policy.dir]) } });
+        this.#policies.push({ ...policy, index: this.#nextIndex(XFRM_POLICY_DIR[policy.dir]) });
         return 0;
       }
       case 'updatePolicy': {
         const policy = decodePolicy(payload);
         const i = this.#findPolicy(policy);
-        const index = i >= 0 ? (this.#policies[i] as StoredPolicy).policy.index : this.#nextIndex(XFRM_POLICY_DIR[policy.dir]);
+        const index = this.#policies[i]?.index ?? this.#nextIndex(XFRM_POLICY_DIR[policy.dir]);
         if (i >= 0) this.#policies.splice(i, 1);
-        this.#policies.push({ policy: { ...policy, index } });
+        this.#policies.push({ ...policy, index });
         return 0;
       }
       case 'deletePolicy': {
@@ -363,7 +359,7 @@ export class FakeXfrmKernel implements XfrmPort {
 
   /** Index (into #policies) of the netlink-visible policy with this identity (or index), or -1. */
   #findPolicy(id: XfrmPolicyId | XfrmPolicyInfo): number {
-    return this.#policies.findIndex(({ policy: p }) => {
+    return this.#policies.findIndex((p) => {
       if (p.socket) return false;
       if (id.index !== undefined && id.index !== 0) return p.index === id.index && p.dir === id.dir && p.type === (id.type ?? 'main') && sameMark(p.mark, id.mark);
       return samePolicyIdentity(p, id);
