@@ -94,6 +94,8 @@ export class Reconciler {
       await new Promise((resolve) => setTimeout(resolve, this.#drainMs));
     }
     const removed = removalsDeferred ? 0 : await this.#apply(diff.remove, errors, failures);
+    // Never sent, so they defer nothing; reported every round until the other SA is gone.
+    errors.push(...diff.heldBack);
     return { installed, removed, unchanged: diff.unchanged, removalsDeferred, errors, failures, mapsFailed, skipped: plan.skipped };
   }
 

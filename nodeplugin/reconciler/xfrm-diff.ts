@@ -8,6 +8,7 @@
  */
 import { canonicalIp as ip, parseCidr } from '../../core/ip.js';
 import type { Mark, PlannedPolicy, PlannedState } from '../../core/plan.js';
+import { describeState } from '../xfrm/errors.js';
 import type { XfrmChange, XfrmPolicy, XfrmPolicyInfo, XfrmState, XfrmStateInfo } from '../xfrm/types.js';
 import { isOwnedPolicy, isOwnedState } from './ownership.js';
 
@@ -18,6 +19,8 @@ export interface XfrmDiff {
   readonly remove: readonly XfrmChange[];
   /** Objects already right, for reporting. */
   readonly unchanged: number;
+  /** Deletes not made because the kernel could delete another SA instead (see deleteMayHit); key-free, for the report. */
+  readonly heldBack: readonly string[];
 }
 
 export function toXfrmState(s: PlannedState): XfrmState {
@@ -85,7 +88,15 @@ export function diffXfrm(
   const install: XfrmChange[] = [];
   const removePolicies: XfrmChange[] = [];
   const removeStates: XfrmChange[] = [];
+  const heldBack: string[] = [];
   let unchanged = 0;
+  /** A delete by the id of `have`, or undefined (reported) when it could hit another SA. */
+  const safeDelete = (have: XfrmStateInfo): XfrmChange | undefined => {
+    const other = deleteMayHit(have, actual.states);
+    if (other === undefined) return { op: 'deleteState', id: idOf(have) };
+    heldBack.push(`deleteState held back: ${describeState(have)} shares its (dst, SPI) with ${describeState(other)}, which the kernel could delete instead`);
+    return undefined;
+  };
 
   const haveStates = new Map(actual.states.map((s) => [stateKey(s), s]));
   const wantStateKeys = new Set<string>();
@@ -96,7 +107,10 @@ export function diffXfrm(
     if (have === undefined) install.push({ op: 'addState', state: want });
     else if (!isOwnedState(have)) install.push({ op: 'addState', state: want }); // will fail EEXIST: surfaced, never deleted
     else if (sameState(want, have)) unchanged++;
-    else install.push({ op: 'deleteState', id: idOf(have) }, { op: 'addState', state: want });
+    else {
+      const del = safeDelete(have);
+      if (del) install.push(del, { op: 'addState', state: want });
+    }
   }
 
   const havePolicies = new Map(actual.policies.filter((p) => !p.socket).map((p) => [policyKey(p), p]));
@@ -117,9 +131,24 @@ export function diffXfrm(
     }
   }
   for (const [key, have] of haveStates) {
-    if (!wantStateKeys.has(key) && isOwnedState(have) && !(options.keepState?.(have) ?? false)) removeStates.push({ op: 'deleteState', id: idOf(have) });
+    if (wantStateKeys.has(key) || !isOwnedState(have) || (options.keepState?.(have) ?? false)) continue;
+    const del = safeDelete(have);
+    if (del) removeStates.push(del);
   }
-  return { install, remove: [...removePolicies, ...removeStates], unchanged };
+  return { install, remove: [...removePolicies, ...removeStates], unchanged, heldBack };
+}
+
+/**
+ * Another SA that a delete by the id of `s` could remove instead. The kernel deletes the newest
+ * SA with that (dst, SPI, proto) whose mark matches, and it matches an SA when
+ * (id mark & SA mask) == SA value: an unmarked SA (Kmesh's inbound SAs are unmarked) matches
+ * every id. It can be added after our marked SAs on the same (dst, SPI), and a delete of ours
+ * would then take it (checked in the project VM with `ip xfrm state add/delete`).
+ */
+function deleteMayHit(s: XfrmStateInfo, states: readonly XfrmStateInfo[]): XfrmStateInfo | undefined {
+  const lookup = s.mark ? (s.mark.value & s.mark.mask) >>> 0 : 0;
+  return states.find((o) => o !== s && o.family === s.family && ip(o.dst) === ip(s.dst) && o.spi === s.spi && o.proto === s.proto &&
+    ((lookup & (o.mark?.mask ?? 0)) >>> 0) === (o.mark?.value ?? 0) >>> 0);
 }
 
 function idOf(s: XfrmState): Extract<XfrmChange, { op: 'deleteState' }>['id'] {

@@ -131,7 +131,7 @@ export class XfrmSocket {
 
   async addState(state: XfrmState): Promise<void> { await this.#one({ op: 'addState', state }); }
   /**
-   * XFRM_MSG_UPDSA: adds the SA if missing; for an installed one the kernel only refreshes
+   * XFRM_MSG_UPDSA: fails ESRCH if the SA is missing; for an installed one the kernel only refreshes
    * mutable parts (lifetimes, selector, encap, ...) and KEEPS its algorithms and keys. To rekey
    * an SA in place, delete and re-add it (in one applyBatch), or install a new SPI.
    */
