@@ -13,7 +13,7 @@ export function validateObjectMeta(rt: ResourceType, obj: KubeObject): FieldErro
   const { name, labels, annotations } = obj.metadata;
   if (name === undefined || name === '') {
     errors.push({ type: 'Required', field: 'metadata.name', detail: 'name or generateName is required' });
-  } else {
+  } else if (rt.nameRule !== 'any') {
     errors.push(...(rt.nameRule === 'label' ? dns1123LabelErrors('metadata.name', name) : dns1123SubdomainErrors('metadata.name', name)));
   }
   for (const [key, value] of Object.entries(labels ?? {})) {
