@@ -12,6 +12,7 @@ import type { Server } from 'node:https';
 import { WebhookAdmission } from './admission.js';
 import type { Authorizer } from './auth.js';
 import type { ServerVersion } from './discovery.js';
+import { GarbageCollector } from './garbage-collector.js';
 import { kubeconfigYaml } from './kubeconfig.js';
 import { createCertificateAuthority } from './pki.js';
 import { Registry } from './registry.js';
@@ -153,12 +154,14 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
   });
   const store = new KubeDoubleStore(objectStore, table);
   await seed(store, [...SYSTEM_NAMESPACES, ...(options.namespaces ?? ['kmesh-system'])], options.objects ?? []);
+  const registry = new Registry(objectStore, table, admission);
+  const collector = new GarbageCollector(objectStore, table, registry);
 
   const watches: WatchRegistry = new Set();
   const { server, url } = await listen({
     table,
     store: objectStore,
-    registry: new Registry(objectStore, table, admission),
+    registry,
     authorizer: options.authorizer,
     watches,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
@@ -167,6 +170,7 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
     version: options.serverVersion ?? { major: '1', minor: '32', gitVersion: 'v1.32.0' },
     tls: serving,
   });
+  collector.start();
 
   let tempDir: string | undefined;
   const paths = new Map<string, string>();
@@ -216,6 +220,7 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
       for (const close of [...watches]) close();
     },
     async close() {
+      collector.stop();
       await closeServer(server, watches);
       if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
     },

@@ -39,6 +39,8 @@ export interface WriteContext {
 /** '' for the main resource, 'status' for `.../<name>/status`. */
 export type Subresource = '' | 'status';
 
+export type PropagationPolicy = 'Orphan' | 'Background' | 'Foreground';
+
 export interface WriteResult {
   object: KubeObject;
   created: boolean;
@@ -104,6 +106,27 @@ function applyStatusRules(rt: ResourceType, obj: KubeObject, existing: KubeObjec
   rt.strategy.prepareForStatusUpdate?.(obj, existing);
   return obj;
 }
+
+/** DeleteOptions validation (422 before anything else happens) and the policy it asks for. */
+export function propagationPolicyOf(options: JsonObject): PropagationPolicy | undefined {
+  const policy = options.propagationPolicy;
+  const orphan = options.orphanDependents;
+  const errors: FieldError[] = [];
+  if (policy !== undefined && policy !== null && orphan !== undefined && orphan !== null) {
+    errors.push({ type: 'Invalid', field: 'propagationPolicy', value: policy, detail: 'orphanDependents and deletionPropagation cannot be both set' });
+  }
+  const supported = ['Foreground', 'Background', 'Orphan'] as const;
+  const known = supported.find((p) => p === policy);
+  if (policy !== undefined && policy !== null && known === undefined) {
+    errors.push({ type: 'NotSupported', field: 'propagationPolicy', value: policy, detail: 'supported values: "Foreground", "Background", "Orphan", "nil"' });
+  }
+  if (errors.length > 0) throw invalid('meta.k8s.io', 'DeleteOptions', '', errors);
+  if (known !== undefined) return known;
+  return orphan === true ? 'Orphan' : undefined;
+}
+
+/** The finalizer through which the garbage collector orphans dependents before an owner goes. */
+export const ORPHAN_FINALIZER = 'orphan';
 
 function withoutResourceVersion(obj: KubeObject): KubeObject {
   const copy = clone(obj);
@@ -384,6 +407,7 @@ export class Registry {
   }
 
   async delete(ctx: WriteContext, rt: ResourceType, namespace: string, name: string, deleteOptions: JsonObject): Promise<DeleteResult> {
+    const policy = propagationPolicyOf(deleteOptions);
     const existing = this.get(rt, namespace, name);
     const pre = isRecord(deleteOptions.preconditions) ? deleteOptions.preconditions : {};
     if (typeof pre.uid === 'string' && pre.uid !== existing.metadata.uid) {
@@ -398,9 +422,13 @@ export class Registry {
     await this.admission.mutate(attrs, ctx.warnings);
     await this.admission.validate(attrs, ctx.warnings);
 
-    if ((existing.metadata.finalizers ?? []).length > 0) {
+    // Orphan: the garbage collector frees the dependents, then drops this finalizer.
+    const finalizers = [...(existing.metadata.finalizers ?? [])];
+    if (policy === 'Orphan' && !finalizers.includes(ORPHAN_FINALIZER)) finalizers.push(ORPHAN_FINALIZER);
+    if (finalizers.length > 0) {
       if (existing.metadata.deletionTimestamp !== undefined) return { object: existing, finished: false };
       const terminating = clone(existing);
+      terminating.metadata.finalizers = finalizers;
       terminating.metadata.deletionTimestamp = timestamp();
       terminating.metadata.deletionGracePeriodSeconds = 0;
       if (rt.tracksGeneration) terminating.metadata.generation = (existing.metadata.generation ?? 1) + 1;

@@ -157,6 +157,28 @@ export class KubeDoubleStore {
     });
   }
 
+  /**
+   * Resolves once `name` of `resource` does not exist (now, or after a later deletion, e.g. by
+   * the garbage collector); rejects after `timeoutMs`.
+   */
+  waitForGone(resource: string, namespace: string | undefined, name: string, timeoutMs = 5000): Promise<void> {
+    const rt = this.table.resolve(resource);
+    if (this.store.get(rt, namespace, name) === undefined) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(new Error(`kube-double: ${resourceName(rt)} "${name}" still exists after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const unsubscribe = this.store.subscribe((e) => {
+        if (e.resource === rt && e.type === 'DELETED' && e.object.metadata.name === name && (!rt.namespaced || e.object.metadata.namespace === namespace)) {
+          clearTimeout(timer);
+          unsubscribe();
+          resolve();
+        }
+      });
+    });
+  }
+
   /** Drops the watch history: watches resuming from an older resourceVersion get 410 Gone. */
   compactHistory(): void {
     this.store.compact();
