@@ -5,6 +5,8 @@ import type { JsonObject, KubeObject, Operation, UserInfo } from './types.js';
 
 export interface AdmissionAttributes {
   resource: ResourceType;
+  /** '' for the main resource, else e.g. 'status'. */
+  subresource: string;
   operation: Operation;
   /** Request namespace; '' for cluster-scoped kinds except Namespace, where it is the name. */
   namespace: string;

@@ -225,13 +225,10 @@ export class WebhookAdmission implements Admission {
     const rt = attrs.resource;
     const kind = { group: rt.group, version: rt.version, kind: rt.kind };
     const resource = { group: rt.group, version: rt.version, resource: rt.plural };
-    const request: JsonObject = {
-      uid,
-      kind,
-      resource,
-      requestKind: kind,
-      requestResource: resource,
-    };
+    const request: JsonObject = { uid, kind, resource };
+    if (attrs.subresource !== '') request.subResource = attrs.subresource;
+    Object.assign(request, { requestKind: kind, requestResource: resource });
+    if (attrs.subresource !== '') request.requestSubResource = attrs.subresource;
     if (attrs.name !== '') request.name = attrs.name;
     if (attrs.namespace !== '') request.namespace = attrs.namespace;
     Object.assign(request, {

@@ -14,6 +14,8 @@ export interface AuthorizationRequest {
   verb: string;
   group: string;
   resource: string;
+  /** '' for the main resource, else e.g. 'status'. */
+  subresource: string;
   namespace: string;
   name: string;
 }
@@ -40,7 +42,8 @@ export function authorize(authorizer: Authorizer | undefined, request: Authoriza
   const verdict = authorizer(request);
   if (verdict === true) return;
   const where = request.namespace === '' ? 'at the cluster scope' : `in the namespace "${request.namespace}"`;
-  const why = `User "${request.user.username}" cannot ${request.verb} resource "${request.resource}" in API group "${request.group}" ${where}`;
+  const resource = request.subresource === '' ? request.resource : `${request.resource}/${request.subresource}`;
+  const why = `User "${request.user.username}" cannot ${request.verb} resource "${resource}" in API group "${request.group}" ${where}`;
   throw forbidden(
     { group: request.group, resource: request.resource },
     request.name,

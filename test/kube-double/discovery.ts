@@ -10,6 +10,7 @@ import type { ResourceTable } from './resource-table.js';
 import type { JsonObject } from './types.js';
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+const STATUS_VERBS = ['get', 'patch', 'update'];
 
 export interface ServerVersion {
   major: string;
@@ -61,14 +62,23 @@ function legacyResource(rt: ResourceType): JsonObject {
   };
 }
 
+/** The legacy form lists a subresource as a resource of its own, named "<plural>/status". */
+function legacyResources(rt: ResourceType): JsonObject[] {
+  const main = legacyResource(rt);
+  if (!rt.statusSubresource) return [main];
+  return [main, { name: `${rt.plural}/status`, singularName: '', namespaced: rt.namespaced, kind: rt.kind, verbs: STATUS_VERBS }];
+}
+
 function aggregatedResource(rt: ResourceType): JsonObject {
+  const responseKind = { group: rt.group, version: rt.version, kind: rt.kind };
   return {
     resource: rt.plural,
-    responseKind: { group: rt.group, version: rt.version, kind: rt.kind },
+    responseKind,
     scope: rt.namespaced ? 'Namespaced' : 'Cluster',
     singularResource: rt.singular,
     verbs: VERBS,
     ...optionalLists(rt),
+    ...(rt.statusSubresource ? { subresources: [{ subresource: 'status', responseKind, verbs: STATUS_VERBS }] } : {}),
   };
 }
 
@@ -108,7 +118,7 @@ export function apiResourceList(table: ResourceTable, group: string, version: st
     kind: 'APIResourceList',
     apiVersion: 'v1',
     groupVersion: first === undefined ? version : apiVersionOf(first),
-    resources: resources.map(legacyResource),
+    resources: resources.flatMap(legacyResources),
   };
 }
 

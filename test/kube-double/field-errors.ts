@@ -11,6 +11,8 @@ export interface FieldError {
   type: FieldErrorType;
   field: string;
   value?: unknown;
+  /** How Go prints `value` when JSON would differ (a uint64 zero prints as 0x0). */
+  rendered?: string;
   detail?: string;
 }
 
@@ -38,7 +40,7 @@ const SHOWS_VALUE = new Set<FieldErrorType>(['Invalid', 'NotSupported', 'Duplica
 export function errorBody(e: FieldError): string {
   let body = TYPE_TEXT[e.type];
   if (SHOWS_VALUE.has(e.type)) {
-    body += `: ${JSON.stringify(e.value ?? null)}`;
+    body += `: ${e.rendered ?? JSON.stringify(e.value ?? null)}`;
   }
   if (e.detail !== undefined && e.detail !== '') {
     body += `: ${e.detail}`;

@@ -8,10 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:https';
+import { isIP } from 'node:net';
 import { WebhookAdmission } from './admission.js';
 import type { Authorizer } from './auth.js';
 import type { ServerVersion } from './discovery.js';
+import { GarbageCollector } from './garbage-collector.js';
 import { kubeconfigYaml } from './kubeconfig.js';
 import { createCertificateAuthority } from './pki.js';
 import { Registry } from './registry.js';
@@ -61,10 +62,22 @@ export interface KubeDoubleOptions {
   bookmarkIntervalMs?: number;
   /** What /version reports. Default 1.32 (kubectl's version dispatcher keys off it). */
   serverVersion?: ServerVersion;
+  /**
+   * Bind address. Default 127.0.0.1. With a wildcard (0.0.0.0, ::) the URL uses the first of
+   * `ipAddresses`, else 127.0.0.1.
+   */
+  host?: string;
+  /** Port to listen on. Default: a free one. */
+  port?: number;
+  /**
+   * More IP SANs for the serving certificate (127.0.0.1 and an IP `host` are always in it), for
+   * clients that reach the double through another address, e.g. from another network namespace.
+   */
+  ipAddresses?: string[];
 }
 
 export interface KubeDouble {
-  /** https://127.0.0.1:<port> */
+  /** https://<host>:<port>, also the server of every kubeconfig. */
   readonly url: string;
   /** PEM of the CA that signed the serving certificate (also inside every kubeconfig). */
   readonly caPem: string;
@@ -94,6 +107,17 @@ export interface KubeDouble {
    * reconnect from their last resourceVersion.
    */
   closeWatches(): void;
+  /**
+   * "The API server is down": drops every connection (watches break, requests in flight are
+   * reset) and stops listening, so new connections are refused. State, history and the
+   * resourceVersion counter are kept; the garbage collector pauses. `store` still works.
+   */
+  suspend(): Promise<void>;
+  /**
+   * Serves again on the same address and port; watches resume from their last resourceVersion
+   * (or get 410 if `compactHistory()` was called meanwhile).
+   */
+  resume(): Promise<void>;
   /** Ends open watches and connections, stops the server and removes temp files. */
   close(): Promise<void>;
 }
@@ -117,20 +141,29 @@ async function seed(store: KubeDoubleStore, namespaces: readonly string[], objec
   for (const obj of objects) await store.put(obj);
 }
 
-function closeServer(server: Server, watches: WatchRegistry): Promise<void> {
-  for (const close of [...watches]) close();
-  return new Promise((resolve) => {
-    server.close(() => {
-      resolve();
-    });
-    server.closeAllConnections();
-  });
+const WILDCARDS = new Set(['0.0.0.0', '::']);
+
+/** Where to bind, what to tell clients, and the names the serving certificate must carry. */
+function addressing(options: KubeDoubleOptions): { host: string; advertise: string; dnsNames: string[]; ipAddresses: string[] } {
+  const host = options.host ?? '127.0.0.1';
+  const extra = options.ipAddresses ?? [];
+  const wildcard = WILDCARDS.has(host);
+  const advertise = wildcard ? (extra[0] ?? '127.0.0.1') : host;
+  const hostIp = isIP(host) !== 0 && !wildcard ? [host] : [];
+  const hostName = isIP(host) === 0 ? [host] : [];
+  return {
+    host,
+    advertise,
+    dnsNames: [...new Set(['localhost', 'kubernetes.default.svc', ...hostName])],
+    ipAddresses: [...new Set(['127.0.0.1', ...hostIp, ...extra])],
+  };
 }
 
-/** Starts a kube-apiserver double on https://127.0.0.1:<random port>. */
+/** Starts a kube-apiserver double on https://127.0.0.1:<random port> (see `host`, `port`). */
 export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<KubeDouble> {
+  const where = addressing(options);
   const ca = createCertificateAuthority('kube-double-ca');
-  const serving = ca.issue({ commonName: 'kube-apiserver', dnsNames: ['localhost', 'kubernetes.default.svc'], ipAddresses: ['127.0.0.1'] });
+  const serving = ca.issue({ commonName: 'kube-apiserver', dnsNames: where.dnsNames, ipAddresses: where.ipAddresses });
   const users = options.users ?? defaultUsers();
   const tokens = new Map(Object.entries(users));
   const usernames = [...tokens.values()].map((u) => u.username);
@@ -153,12 +186,14 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
   });
   const store = new KubeDoubleStore(objectStore, table);
   await seed(store, [...SYSTEM_NAMESPACES, ...(options.namespaces ?? ['kmesh-system'])], options.objects ?? []);
+  const registry = new Registry(objectStore, table, admission);
+  const collector = new GarbageCollector(objectStore, table, registry);
 
   const watches: WatchRegistry = new Set();
-  const { server, url } = await listen({
+  const server = await listen({
     table,
     store: objectStore,
-    registry: new Registry(objectStore, table, admission),
+    registry,
     authorizer: options.authorizer,
     watches,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
@@ -166,7 +201,12 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
     anonymous: options.anonymous ?? false,
     version: options.serverVersion ?? { major: '1', minor: '32', gitVersion: 'v1.32.0' },
     tls: serving,
-  });
+  }, { host: where.host, port: options.port ?? 0, advertise: where.advertise });
+  const { url } = server;
+  collector.start();
+  const closeWatches = (): void => {
+    for (const close of [...watches]) close();
+  };
 
   let tempDir: string | undefined;
   const paths = new Map<string, string>();
@@ -212,11 +252,19 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
     compactHistory() {
       objectStore.compact();
     },
-    closeWatches() {
-      for (const close of [...watches]) close();
+    closeWatches,
+    async suspend() {
+      collector.pause();
+      await server.suspend();
+    },
+    async resume() {
+      await server.resume();
+      collector.resume();
     },
     async close() {
-      await closeServer(server, watches);
+      collector.stop();
+      closeWatches();
+      await server.close();
       if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
     },
   };

@@ -14,11 +14,14 @@ export interface ListQuery {
   fields: FieldRequirement[];
 }
 
+/** Cluster-scoped kinds have no metadata.namespace field to select on (ObjectMetaFieldsSet). */
+function metadataFields(rt: ResourceType): string[] {
+  return rt.namespaced ? ['metadata.name', 'metadata.namespace'] : ['metadata.name'];
+}
+
 export function objectFields(rt: ResourceType, obj: KubeObject): Record<string, string> {
-  const fields: Record<string, string> = {
-    'metadata.name': obj.metadata.name ?? '',
-    'metadata.namespace': obj.metadata.namespace ?? '',
-  };
+  const fields: Record<string, string> = { 'metadata.name': obj.metadata.name ?? '' };
+  if (rt.namespaced) fields['metadata.namespace'] = obj.metadata.namespace ?? '';
   for (const [field, get] of Object.entries(rt.selectableFields)) fields[field] = get(obj);
   return fields;
 }
@@ -26,7 +29,7 @@ export function objectFields(rt: ResourceType, obj: KubeObject): Record<string, 
 export function parseListQuery(rt: ResourceType, params: URLSearchParams): ListQuery {
   const labels = parseLabelSelector(params.get('labelSelector'));
   const fields = parseFieldSelector(params.get('fieldSelector'));
-  const supported = ['metadata.name', 'metadata.namespace', ...Object.keys(rt.selectableFields)];
+  const supported = [...metadataFields(rt), ...Object.keys(rt.selectableFields)];
   for (const f of fields) {
     if (!supported.includes(f.field)) {
       throw badRequest(rt.builtin

@@ -1,6 +1,7 @@
 /** ObjectMeta checks every kind gets from the apiserver (ValidateObjectMeta and its update twin). */
 
 import { dns1123LabelErrors, dns1123SubdomainErrors, type FieldError } from './field-errors.js';
+import { asString, isRecord } from './json.js';
 import type { ResourceType } from './resource-type.js';
 import type { KubeObject } from './types.js';
 
@@ -13,7 +14,7 @@ export function validateObjectMeta(rt: ResourceType, obj: KubeObject): FieldErro
   const { name, labels, annotations } = obj.metadata;
   if (name === undefined || name === '') {
     errors.push({ type: 'Required', field: 'metadata.name', detail: 'name or generateName is required' });
-  } else {
+  } else if (rt.nameRule !== 'any') {
     errors.push(...(rt.nameRule === 'label' ? dns1123LabelErrors('metadata.name', name) : dns1123SubdomainErrors('metadata.name', name)));
   }
   for (const [key, value] of Object.entries(labels ?? {})) {
@@ -24,11 +25,31 @@ export function validateObjectMeta(rt: ResourceType, obj: KubeObject): FieldErro
       errors.push({ type: 'Invalid', field: 'metadata.labels', value, detail: "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')" });
     }
   }
+  errors.push(...ownerReferenceErrors(obj.metadata.ownerReferences));
   const annotationBytes = Object.entries(annotations ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
   if (annotationBytes > MAX_ANNOTATION_BYTES) {
     errors.push({ type: 'TooLong', field: 'metadata.annotations', detail: `must have at most ${MAX_ANNOTATION_BYTES} bytes` });
   }
   return errors;
+}
+
+/** The garbage collector relies on these four; the apiserver refuses references lacking one. */
+function ownerReferenceErrors(refs: unknown): FieldError[] {
+  if (!Array.isArray(refs)) return [];
+  const field = 'metadata.ownerReferences';
+  return refs.flatMap((ref: unknown) => {
+    const r = isRecord(ref) ? ref : {};
+    const apiVersion = asString(r.apiVersion);
+    const parts = apiVersion.split('/');
+    const version = parts.length > 2 ? '' : (parts.at(-1) ?? '');
+    const errors: FieldError[] = [];
+    if (version === '') errors.push({ type: 'Invalid', field: `${field}.apiVersion`, value: apiVersion, detail: 'version must not be empty' });
+    for (const key of ['kind', 'name', 'uid'] as const) {
+      const value = asString(r[key]);
+      if (value === '') errors.push({ type: 'Invalid', field: `${field}.${key}`, value, detail: `${key} must not be empty` });
+    }
+    return errors;
+  });
 }
 
 export function validateObjectMetaUpdate(obj: KubeObject, old: KubeObject): FieldError[] {

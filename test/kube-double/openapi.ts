@@ -60,6 +60,10 @@ function pathsFor(rt: ResourceType): Record<string, JsonObject> {
       parameters: [PATH_PARAM('name'), ...scopeParams],
     },
   };
+  if (rt.statusSubresource) {
+    const item = paths[`${collection}/{name}`] ?? {};
+    paths[`${collection}/{name}/status`] = { get: item.get, put: item.put, patch: item.patch, parameters: item.parameters };
+  }
   if (rt.namespaced) {
     paths[`${base}/${rt.plural}`] = { get: operation(rt, 'list', { parameters: LIST_PARAMS }) };
   }

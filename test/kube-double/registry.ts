@@ -29,7 +29,17 @@ export interface WriteContext {
   fieldManager: string | undefined;
   fieldValidation: FieldValidation;
   warnings: string[];
+  /**
+   * Write `.status` as given even where a status subresource would keep it (the in-process
+   * store's shortcut for "created, then its status written").
+   */
+  keepStatus?: boolean;
 }
+
+/** '' for the main resource, 'status' for `.../<name>/status`. */
+export type Subresource = '' | 'status';
+
+export type PropagationPolicy = 'Orphan' | 'Background' | 'Foreground';
 
 export interface WriteResult {
   object: KubeObject;
@@ -55,15 +65,68 @@ export function timestamp(d = new Date()): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** The part of an object whose change bumps metadata.generation. */
-function specPart(obj: KubeObject): JsonObject {
+/**
+ * The part of an object whose change bumps metadata.generation: everything outside metadata,
+ * and outside status where a status subresource owns it.
+ */
+function specPart(rt: ResourceType, obj: KubeObject): JsonObject {
   const rest: JsonObject = { ...obj };
   delete rest.metadata;
-  delete rest.status;
+  if (rt.statusSubresource) delete rest.status;
   delete rest.apiVersion;
   delete rest.kind;
   return rest;
 }
+
+function setStatus(obj: KubeObject, status: unknown): void {
+  if (status === undefined) delete obj.status;
+  else obj.status = clone(status);
+}
+
+/**
+ * The status strategies: a main-resource write keeps the stored status; a status write keeps
+ * everything else (custom resources: the whole old object, metadata included; built-in kinds:
+ * the spec, while metadata changes go through, as their status strategies allow).
+ */
+function applyStatusRules(rt: ResourceType, obj: KubeObject, existing: KubeObject, subresource: Subresource): KubeObject {
+  if (subresource !== 'status') {
+    setStatus(obj, existing.status);
+    return obj;
+  }
+  if (!rt.builtin) {
+    const next = clone(existing);
+    setStatus(next, obj.status);
+    return next;
+  }
+  for (const key of new Set([...Object.keys(obj), ...Object.keys(existing)])) {
+    if (['apiVersion', 'kind', 'metadata', 'status'].includes(key)) continue;
+    if (key in existing) obj[key] = clone(existing[key]);
+    else deleteKey(obj, key);
+  }
+  rt.strategy.prepareForStatusUpdate?.(obj, existing);
+  return obj;
+}
+
+/** DeleteOptions validation (422 before anything else happens) and the policy it asks for. */
+export function propagationPolicyOf(options: JsonObject): PropagationPolicy | undefined {
+  const policy = options.propagationPolicy;
+  const orphan = options.orphanDependents;
+  const errors: FieldError[] = [];
+  if (policy !== undefined && policy !== null && orphan !== undefined && orphan !== null) {
+    errors.push({ type: 'Invalid', field: 'propagationPolicy', value: policy, detail: 'orphanDependents and deletionPropagation cannot be both set' });
+  }
+  const supported = ['Foreground', 'Background', 'Orphan'] as const;
+  const known = supported.find((p) => p === policy);
+  if (policy !== undefined && policy !== null && known === undefined) {
+    errors.push({ type: 'NotSupported', field: 'propagationPolicy', value: policy, detail: 'supported values: "Foreground", "Background", "Orphan", "nil"' });
+  }
+  if (errors.length > 0) throw invalid('meta.k8s.io', 'DeleteOptions', '', errors);
+  if (known !== undefined) return known;
+  return orphan === true ? 'Orphan' : undefined;
+}
+
+/** The finalizer through which the garbage collector orphans dependents before an owner goes. */
+export const ORPHAN_FINALIZER = 'orphan';
 
 function withoutResourceVersion(obj: KubeObject): KubeObject {
   const copy = clone(obj);
@@ -160,10 +223,12 @@ export class Registry {
     object: KubeObject | null,
     oldObject: KubeObject | null,
     options: JsonObject,
+    subresource: Subresource = '',
   ): AdmissionAttributes {
     const isNamespace = rt.group === '' && rt.plural === 'namespaces';
     return {
       resource: rt,
+      subresource,
       operation,
       // For Namespace objects the apiserver reports the namespace's own name here.
       namespace: isNamespace ? name : rt.namespaced ? namespace : '',
@@ -211,6 +276,7 @@ export class Registry {
     if ((meta.name === undefined || meta.name === '') && meta.generateName !== undefined && meta.generateName !== '') {
       meta.name = `${meta.generateName}${generatedSuffix()}`;
     }
+    if (rt.statusSubresource && !rt.createKeepsStatus && ctx.keepStatus !== true) delete obj.status;
     rt.strategy.prepareForCreate?.(obj);
     meta.uid = randomUUID();
     meta.creationTimestamp = timestamp();
@@ -228,16 +294,24 @@ export class Registry {
     return this.store.create(rt, obj);
   }
 
-  async update(ctx: WriteContext, rt: ResourceType, namespace: string, name: string, body: unknown): Promise<KubeObject> {
+  async update(ctx: WriteContext, rt: ResourceType, namespace: string, name: string, body: unknown, subresource: Subresource = ''): Promise<KubeObject> {
     const decoded = this.decode(ctx, rt, namespace, body);
     if (decoded.metadata.name !== name) {
       throw badRequest(`the name of the object (${decoded.metadata.name ?? ''}) does not match the name on the URL (${name})`);
     }
     const existing = this.get(rt, namespace, name);
-    return this.updateExisting(ctx, rt, namespace, decoded, existing, this.operationOptions(ctx, 'UpdateOptions'));
+    return this.updateExisting(ctx, rt, namespace, decoded, existing, this.operationOptions(ctx, 'UpdateOptions'), subresource);
   }
 
-  async patch(ctx: WriteContext, rt: ResourceType, namespace: string, name: string, patchType: PatchType, body: string): Promise<WriteResult> {
+  async patch(
+    ctx: WriteContext,
+    rt: ResourceType,
+    namespace: string,
+    name: string,
+    patchType: PatchType,
+    body: string,
+    subresource: Subresource = '',
+  ): Promise<WriteResult> {
     const isApply = patchType === 'application/apply-patch+yaml';
     // Custom resources have no Go structs to carry patch strategies, so the server refuses it.
     if (patchType === 'application/strategic-merge-patch+json' && !rt.builtin) {
@@ -253,7 +327,8 @@ export class Registry {
     const patch = parsePatchBody(patchType, body);
     const existing = this.store.get(rt, namespace, name);
     if (existing === undefined) {
-      if (!isApply) throw notFound(groupResource(rt), name);
+      // Apply creates only through the main resource; a status apply needs the object.
+      if (!isApply || subresource !== '') throw notFound(groupResource(rt), name);
       // Server-side apply creates what does not exist yet.
       this.requireNamespace(rt, namespace);
       const decoded = this.decode(ctx, rt, namespace, patch);
@@ -266,7 +341,7 @@ export class Registry {
     if (decoded.metadata.name !== name) {
       throw invalid(rt.group, rt.kind, name, [{ type: 'Invalid', field: 'metadata.name', value: decoded.metadata.name ?? '', detail: 'field is immutable' }]);
     }
-    const object = await this.updateExisting(ctx, rt, namespace, decoded, existing, this.operationOptions(ctx, 'UpdateOptions'));
+    const object = await this.updateExisting(ctx, rt, namespace, decoded, existing, this.operationOptions(ctx, 'UpdateOptions'), subresource);
     return { object, created: false };
   }
 
@@ -277,18 +352,26 @@ export class Registry {
     decoded: KubeObject,
     existing: KubeObject,
     options: JsonObject,
+    subresource: Subresource,
   ): Promise<KubeObject> {
     const name = existing.metadata.name ?? '';
     const mutated = await this.admission.mutate(
-      this.attributes(ctx, rt, 'UPDATE', namespace, name, decoded, existing, options),
+      this.attributes(ctx, rt, 'UPDATE', namespace, name, decoded, existing, options, subresource),
       ctx.warnings,
     );
-    const obj = this.redecode(ctx, rt, namespace, mutated);
-    const meta = obj.metadata;
+    const redecoded = this.redecode(ctx, rt, namespace, mutated);
     const old = existing.metadata;
-    const rv = meta.resourceVersion;
-    // An update without resourceVersion is unconditional, as the real server allows for these kinds.
-    if (rv !== undefined && rv !== '' && rv !== old.resourceVersion) throw conflict(groupResource(rt), name);
+    const rv = redecoded.metadata.resourceVersion;
+    if (rv === undefined || rv === '') {
+      if (!rt.allowUnconditionalUpdate) {
+        // The generic store names the resource where the Invalid error normally names the kind.
+        throw invalid(rt.group, rt.plural, name, [{ type: 'Invalid', field: 'metadata.resourceVersion', value: 0, rendered: '0x0', detail: 'must be specified for an update' }]);
+      }
+    } else if (rv !== old.resourceVersion) {
+      throw conflict(groupResource(rt), name);
+    }
+    const obj = rt.statusSubresource && ctx.keepStatus !== true ? applyStatusRules(rt, redecoded, existing, subresource) : redecoded;
+    const meta = obj.metadata;
     if (meta.uid === undefined || meta.uid === '') meta.uid = old.uid;
     meta.creationTimestamp = old.creationTimestamp ?? null;
     if (old.deletionTimestamp !== undefined) meta.deletionTimestamp = old.deletionTimestamp;
@@ -296,7 +379,7 @@ export class Registry {
     if (old.deletionGracePeriodSeconds !== undefined) meta.deletionGracePeriodSeconds = old.deletionGracePeriodSeconds;
     else delete meta.deletionGracePeriodSeconds;
     if (rt.tracksGeneration) {
-      const bump = !deepEqual(specPart(obj), specPart(existing));
+      const bump = !deepEqual(specPart(rt, obj), specPart(rt, existing));
       meta.generation = (old.generation ?? 1) + (bump ? 1 : 0);
     } else {
       delete meta.generation;
@@ -310,7 +393,7 @@ export class Registry {
       ...(rt.strategy.validateUpdate?.(obj, existing) ?? []),
     ]);
     await this.admission.validate(
-      this.attributes(ctx, rt, 'UPDATE', namespace, name, obj, existing, options),
+      this.attributes(ctx, rt, 'UPDATE', namespace, name, obj, existing, options, subresource),
       ctx.warnings,
     );
     // Removing the last finalizer from a terminating object completes its deletion.
@@ -324,6 +407,7 @@ export class Registry {
   }
 
   async delete(ctx: WriteContext, rt: ResourceType, namespace: string, name: string, deleteOptions: JsonObject): Promise<DeleteResult> {
+    const policy = propagationPolicyOf(deleteOptions);
     const existing = this.get(rt, namespace, name);
     const pre = isRecord(deleteOptions.preconditions) ? deleteOptions.preconditions : {};
     if (typeof pre.uid === 'string' && pre.uid !== existing.metadata.uid) {
@@ -338,9 +422,13 @@ export class Registry {
     await this.admission.mutate(attrs, ctx.warnings);
     await this.admission.validate(attrs, ctx.warnings);
 
-    if ((existing.metadata.finalizers ?? []).length > 0) {
+    // Orphan: the garbage collector frees the dependents, then drops this finalizer.
+    const finalizers = [...(existing.metadata.finalizers ?? [])];
+    if (policy === 'Orphan' && !finalizers.includes(ORPHAN_FINALIZER)) finalizers.push(ORPHAN_FINALIZER);
+    if (finalizers.length > 0) {
       if (existing.metadata.deletionTimestamp !== undefined) return { object: existing, finished: false };
       const terminating = clone(existing);
+      terminating.metadata.finalizers = finalizers;
       terminating.metadata.deletionTimestamp = timestamp();
       terminating.metadata.deletionGracePeriodSeconds = 0;
       if (rt.tracksGeneration) terminating.metadata.generation = (existing.metadata.generation ?? 1) + 1;

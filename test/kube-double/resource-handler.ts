@@ -9,7 +9,7 @@ import { acceptsJson, decodeObjectBody, notAcceptable, readBody, sendJson, setWa
 import { isRecord } from './json.js';
 import { listEnvelope, listItem, listObjects, matchesQuery, parseListQuery } from './list.js';
 import { patchTypeOf } from './patch.js';
-import type { Registry, WriteContext, FieldValidation } from './registry.js';
+import type { Registry, Subresource, WriteContext, FieldValidation } from './registry.js';
 import type { RequestInfo } from './request-info.js';
 import { apiVersionOf, groupResource, type ResourceType } from './resource-type.js';
 import type { ResourceTable } from './resource-table.js';
@@ -51,7 +51,11 @@ function parseFieldValidation(params: URLSearchParams): FieldValidation {
   throw badRequest(`fieldValidation: Unsupported value: "${v}": supported values: "Ignore", "Strict", "Warn"`);
 }
 
-function verbOf(method: string, name: string | undefined, watch: boolean): string {
+/** The status endpoint only reads and writes one object. */
+const SUBRESOURCE_VERBS = new Map([['GET', 'get'], ['HEAD', 'get'], ['PUT', 'update'], ['PATCH', 'patch']]);
+
+function verbOf(method: string, name: string | undefined, watch: boolean, subresource: Subresource): string {
+  if (subresource !== '') return SUBRESOURCE_VERBS.get(method) ?? '';
   switch (method) {
     case 'GET':
     case 'HEAD':
@@ -69,14 +73,25 @@ function verbOf(method: string, name: string | undefined, watch: boolean): strin
   }
 }
 
+interface Scope {
+  rt: ResourceType;
+  namespace: string | undefined;
+  subresource: Subresource;
+}
+
 /** Resolves the kind and the namespace the request is really about, or 404s like the apiserver. */
-function scopeOf(deps: ResourceHandlerDeps, info: ResourceInfo): { rt: ResourceType; namespace: string | undefined } {
+function scopeOf(deps: ResourceHandlerDeps, info: ResourceInfo): Scope {
   const rt = deps.table.lookup(info.group, info.version, info.resource);
-  if (rt === undefined || info.subresource !== undefined) throw resourceNotFound();
+  if (rt === undefined) throw resourceNotFound();
+  let subresource: Subresource = '';
+  if (info.subresource !== undefined) {
+    if (info.subresource !== 'status' || !rt.statusSubresource) throw resourceNotFound();
+    subresource = 'status';
+  }
   const isNamespaceKind = rt.group === '' && rt.plural === 'namespaces';
-  if (isNamespaceKind) return { rt, namespace: undefined };
+  if (isNamespaceKind) return { rt, namespace: undefined, subresource };
   if (!rt.namespaced && info.namespace !== undefined) throw resourceNotFound();
-  return { rt, namespace: rt.namespaced ? info.namespace : undefined };
+  return { rt, namespace: rt.namespaced ? info.namespace : undefined, subresource };
 }
 
 export async function handleResource(
@@ -87,11 +102,11 @@ export async function handleResource(
   url: URL,
   user: UserInfo,
 ): Promise<void> {
-  const { rt, namespace } = scopeOf(deps, info);
+  const { rt, namespace, subresource } = scopeOf(deps, info);
   const params = url.searchParams;
   const method = req.method ?? 'GET';
   const watch = info.watchPath || isTrue(params.get('watch'));
-  const verb = verbOf(method, info.name, watch);
+  const verb = verbOf(method, info.name, watch, subresource);
   if (verb === '') throw methodNotAllowed();
   // A namespaced object can only be addressed inside its namespace; collections may span all.
   if (rt.namespaced && namespace === undefined && !['list', 'watch'].includes(verb)) throw resourceNotFound();
@@ -100,6 +115,7 @@ export async function handleResource(
     verb,
     group: rt.group,
     resource: rt.plural,
+    subresource,
     namespace: namespace ?? '',
     name: info.name ?? '',
   });
@@ -139,11 +155,12 @@ export async function handleResource(
     sendJson(res, 200, body);
     return;
   }
-  await handleWrite(deps, req, res, { rt, namespace: namespace ?? '', name: info.name ?? '', verb, params, user });
+  await handleWrite(deps, req, res, { rt, namespace: namespace ?? '', name: info.name ?? '', subresource, verb, params, user });
 }
 
 interface WriteRequest {
   rt: ResourceType;
+  subresource: Subresource;
   namespace: string;
   name: string;
   verb: string;
@@ -169,7 +186,7 @@ function deleteOptionsFrom(text: string, params: URLSearchParams): JsonObject {
 
 async function handleWrite(deps: ResourceHandlerDeps, req: IncomingMessage, res: ServerResponse, w: WriteRequest): Promise<void> {
   const text = await readBody(req);
-  const { rt, namespace, name, params } = w;
+  const { rt, namespace, name, subresource, params } = w;
   let deleteOptions: JsonObject = {};
   if (w.verb === 'delete' || w.verb === 'deletecollection') {
     try {
@@ -194,13 +211,13 @@ async function handleWrite(deps: ResourceHandlerDeps, req: IncomingMessage, res:
         return;
       }
       case 'update': {
-        const obj = await deps.registry.update(ctx, rt, namespace, name, decodeObjectBody(req.headers['content-type'], text, rt.kind));
+        const obj = await deps.registry.update(ctx, rt, namespace, name, decodeObjectBody(req.headers['content-type'], text, rt.kind), subresource);
         setWarnings(res, ctx.warnings);
         sendJson(res, 200, obj);
         return;
       }
       case 'patch': {
-        const result = await deps.registry.patch(ctx, rt, namespace, name, patchTypeOf(req.headers['content-type']), text);
+        const result = await deps.registry.patch(ctx, rt, namespace, name, patchTypeOf(req.headers['content-type']), text, subresource);
         setWarnings(res, ctx.warnings);
         sendJson(res, result.created ? 201 : 200, result.object);
         return;

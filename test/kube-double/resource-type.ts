@@ -20,6 +20,8 @@ export interface KindStrategy {
   normalize?(obj: KubeObject): void;
   prepareForCreate?(obj: KubeObject): void;
   prepareForUpdate?(obj: KubeObject, old: KubeObject): void;
+  /** After the generic status rules restored everything but status and metadata. */
+  prepareForStatusUpdate?(obj: KubeObject, old: KubeObject): void;
   validate?(obj: KubeObject): FieldError[];
   validateUpdate?(obj: KubeObject, old: KubeObject): FieldError[];
 }
@@ -54,10 +56,29 @@ export interface ResourceType {
   readonly tracksGeneration: boolean;
   /** DELETE answers with the object instead of a Success Status (pods, namespaces). */
   readonly returnsDeletedObject: boolean;
-  readonly nameRule: 'subdomain' | 'label';
+  /**
+   * `.../<name>/status` exists: it writes only `.status`, and writes to the main resource keep
+   * the stored `.status`.
+   */
+  readonly statusSubresource: boolean;
+  /**
+   * With a status subresource: whether a create may set `.status` (Nodes, whose kubelet
+   * creates them with it) or has it cleared (custom resources, Pods).
+   */
+  readonly createKeepsStatus: boolean;
+  /**
+   * Whether a PUT without metadata.resourceVersion overwrites unconditionally (built-in kinds)
+   * or is refused with 422 (custom resources).
+   */
+  readonly allowUnconditionalUpdate: boolean;
+  /** 'any': only required (core/v1 Events skip name validation). */
+  readonly nameRule: 'subdomain' | 'label' | 'any';
   readonly strategy: KindStrategy;
   readonly columns: readonly TableColumn[];
-  /** Extra fieldSelector keys beyond metadata.name/metadata.namespace. */
+  /**
+   * Extra fieldSelector keys beyond metadata.name (and metadata.namespace for namespaced
+   * kinds).
+   */
   readonly selectableFields: Readonly<Record<string, (obj: KubeObject) => string>>;
   /**
    * Strategic-merge keys by dotted path ("webhooks" -> "name"). An empty key marks a list of
@@ -101,6 +122,9 @@ export function defineResource(spec: ResourceSpec): ResourceType {
     builtin: true,
     tracksGeneration: false,
     returnsDeletedObject: false,
+    statusSubresource: false,
+    createKeepsStatus: false,
+    allowUnconditionalUpdate: true,
     nameRule: 'subdomain',
     strategy: {},
     columns: [NAME_COLUMN, AGE_COLUMN],
@@ -118,7 +142,9 @@ export function customResource(
   plural: string,
   extra: Partial<ResourceSpec> = {},
 ): ResourceType {
-  return defineResource({ group, version, kind, plural, namespaced: true, builtin: false, tracksGeneration: true, ...extra });
+  return defineResource({
+    group, version, kind, plural, namespaced: true, builtin: false, tracksGeneration: true, allowUnconditionalUpdate: false, ...extra,
+  });
 }
 
 export function apiVersionOf(rt: ResourceType): string {

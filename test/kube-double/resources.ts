@@ -6,7 +6,11 @@
 import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
 import { asString, isRecord } from './json.js';
 import { AGE_COLUMN, NAME_COLUMN, customResource, defineResource, type ResourceType } from './resource-type.js';
+import { EVENT_COLUMNS, EVENT_FIELDS, NODE_COLUMNS, POD_COLUMNS, POD_FIELDS } from './printers.js';
+import { configMapStrategy } from './strategy-configmap.js';
+import { eventStrategy } from './strategy-event.js';
 import { namespaceStrategy } from './strategy-namespace.js';
+import { podStrategy } from './strategy-pod.js';
 import { secretStrategy } from './strategy-secret.js';
 import { mutatingWebhookConfigStrategy, validatingWebhookConfigStrategy } from './strategy-webhook-config.js';
 import type { KubeObject } from './types.js';
@@ -19,6 +23,13 @@ const WEBHOOKS_COLUMN = {
   description: 'Webhooks indicates the number of webhooks in this configuration.',
   cell: webhookCount,
 } as const;
+
+/** Strategic-merge keys kubectl apply relies on when it patches a Pod. */
+const POD_MERGE_KEYS = {
+  'spec.containers': 'name', 'spec.initContainers': 'name', 'spec.volumes': 'name',
+  'spec.containers.env': 'name', 'spec.containers.ports': 'containerPort', 'spec.containers.volumeMounts': 'mountPath',
+  'status.conditions': 'type', 'status.podIPs': 'ip',
+};
 
 const ADMISSIONREGISTRATION = { group: 'admissionregistration.k8s.io', version: 'v1', namespaced: false } as const;
 
@@ -47,6 +58,38 @@ export function defaultResources(): ResourceType[] {
       ],
     }),
     defineResource({
+      group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'], strategy: configMapStrategy,
+      knownFields: ['apiVersion', 'kind', 'metadata', 'data', 'binaryData', 'immutable'],
+      columns: [
+        NAME_COLUMN,
+        { name: 'Data', type: 'integer', description: 'Data contains the configuration data.', cell: (o) => [o.data, o.binaryData].reduce<number>((n, m) => n + (isRecord(m) ? Object.keys(m).length : 0), 0) },
+        AGE_COLUMN,
+      ],
+    }),
+    defineResource({
+      group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false, shortNames: ['no'],
+      statusSubresource: true, createKeepsStatus: true,
+      knownFields: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+      mergeKeys: { 'status.conditions': 'type', 'status.addresses': 'type' },
+      selectableFields: { 'spec.unschedulable': (o) => String(isRecord(o.spec) && o.spec.unschedulable === true) },
+      columns: NODE_COLUMNS,
+    }),
+    defineResource({
+      group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'], categories: ['all'],
+      statusSubresource: true, returnsDeletedObject: true, strategy: podStrategy,
+      knownFields: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+      mergeKeys: POD_MERGE_KEYS,
+      selectableFields: POD_FIELDS, columns: POD_COLUMNS,
+    }),
+    defineResource({
+      group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'], nameRule: 'any', strategy: eventStrategy,
+      knownFields: [
+        'apiVersion', 'kind', 'metadata', 'involvedObject', 'reason', 'message', 'source', 'firstTimestamp', 'lastTimestamp', 'count', 'type',
+        'eventTime', 'series', 'action', 'related', 'reportingComponent', 'reportingInstance',
+      ],
+      selectableFields: EVENT_FIELDS, columns: EVENT_COLUMNS,
+    }),
+    defineResource({
       ...ADMISSIONREGISTRATION, kind: 'MutatingWebhookConfiguration', plural: 'mutatingwebhookconfigurations',
       categories: ['api-extensions'], tracksGeneration: true, strategy: mutatingWebhookConfigStrategy,
       knownFields: ['apiVersion', 'kind', 'metadata', 'webhooks'],
@@ -58,6 +101,7 @@ export function defaultResources(): ResourceType[] {
       knownFields: ['apiVersion', 'kind', 'metadata', 'webhooks'],
       mergeKeys: { webhooks: 'name' }, columns: [NAME_COLUMN, WEBHOOKS_COLUMN, AGE_COLUMN],
     }),
-    customResource(KNI_GROUP, KNI_VERSION, KNI_KIND, KNI_PLURAL),
+    // The CRD declares `subresources: {status: {}}` (conditions are written through it).
+    customResource(KNI_GROUP, KNI_VERSION, KNI_KIND, KNI_PLURAL, { statusSubresource: true }),
   ];
 }

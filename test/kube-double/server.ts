@@ -5,7 +5,7 @@
 
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIPv6, type AddressInfo, type Socket } from 'node:net';
 import { ANONYMOUS, authenticate, bearerToken } from './auth.js';
 import {
   aggregatedContentType, aggregatedDiscovery, aggregatedVersion, apiGroup, apiGroupList, apiResourceList, apiVersions,
@@ -99,26 +99,63 @@ async function route(deps: ServerDeps, req: IncomingMessage, res: ServerResponse
   }
 }
 
-export interface RunningServer {
-  server: https.Server;
-  url: string;
+export interface ListenAddress {
+  /** Bind address. */
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Host clients are told to use (differs from `host` for wildcard binds). */
+  advertise: string;
 }
 
-export async function listen(deps: ServerDeps): Promise<RunningServer> {
-  let serverAddress = '127.0.0.1';
+export interface RunningServer {
+  url: string;
+  /** Drops every connection and stops listening; state lives on elsewhere. */
+  suspend(): Promise<void>;
+  /** Listens again on the same address and port. */
+  resume(): Promise<void>;
+  /** Like suspend, for good. */
+  close(): Promise<void>;
+}
+
+function hostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export async function listen(deps: ServerDeps, address: ListenAddress): Promise<RunningServer> {
+  let serverAddress = hostPort(address.advertise, address.port);
   const server = https.createServer({ cert: deps.tls.certPem, key: deps.tls.keyPem }, (req, res) => {
     route(deps, req, res, serverAddress).catch((err: unknown) => {
       sendError(res, err);
     });
   });
-  await new Promise<void>((resolve, reject) => {
+  // Raw TCP sockets, so that suspend can also cut connections still in the TLS handshake.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  let port = address.port;
+  const start = (): Promise<void> => new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, address.host, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  const { port } = server.address() as AddressInfo;
-  serverAddress = `127.0.0.1:${port}`;
-  return { server, url: `https://${serverAddress}` };
+  const stop = (): Promise<void> => {
+    if (!server.listening) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve();
+      });
+    });
+    // Abruptly, as a crashed or partitioned apiserver would: watches break, requests reset.
+    for (const socket of sockets) socket.destroy();
+    return closed;
+  };
+  await start();
+  port = (server.address() as AddressInfo).port;
+  serverAddress = hostPort(address.advertise, port);
+  return { url: `https://${serverAddress}`, suspend: stop, resume: () => (server.listening ? Promise.resolve() : start()), close: stop };
 }

@@ -52,7 +52,7 @@ export class KubeDoubleStore {
   }
 
   private context(): WriteContext {
-    return { user: { username: 'system:kube-double' }, dryRun: false, fieldManager: undefined, fieldValidation: 'Ignore', warnings: [] };
+    return { user: { username: 'system:kube-double' }, dryRun: false, fieldManager: undefined, fieldValidation: 'Ignore', warnings: [], keepStatus: true };
   }
 
   /**
@@ -69,16 +69,20 @@ export class KubeDoubleStore {
 
   /**
    * Creates or replaces `obj` (kind from its apiVersion/kind) with the server's defaulting and
-   * validation but without admission webhooks or the namespace-exists check. A set
-   * metadata.resourceVersion is honoured as a precondition.
+   * validation but without admission webhooks or the namespace-exists check. `.status` is
+   * written as given, as if its status subresource had been written too (a new Pod without a
+   * phase is Pending). A set metadata.resourceVersion is honoured as a precondition; without
+   * one the write is unconditional, custom resources included.
    */
   async put(obj: KubeObject): Promise<KubeObject> {
     const rt = this.table.byKind(obj.apiVersion ?? '', obj.kind ?? '');
     if (rt === undefined) throw new Error(`kube-double: no resource for ${obj.apiVersion ?? ''}/${obj.kind ?? ''}`);
     const namespace = rt.namespaced ? (obj.metadata.namespace ?? 'default') : '';
     const name = obj.metadata.name ?? '';
-    if (name !== '' && this.store.get(rt, namespace, name) !== undefined) {
-      return this.registry.update(this.context(), rt, namespace, name, obj);
+    const existing = name === '' ? undefined : this.store.get(rt, namespace, name);
+    if (existing !== undefined) {
+      const resourceVersion = obj.metadata.resourceVersion ?? existing.metadata.resourceVersion;
+      return this.registry.update(this.context(), rt, namespace, name, { ...obj, metadata: { ...obj.metadata, resourceVersion } });
     }
     return this.registry.create(this.context(), rt, namespace, { ...obj, metadata: { ...obj.metadata, resourceVersion: undefined } });
   }
@@ -148,6 +152,28 @@ export class KubeDoubleStore {
           clearTimeout(timer);
           unsubscribe();
           resolve(e.object);
+        }
+      });
+    });
+  }
+
+  /**
+   * Resolves once `name` of `resource` does not exist (now, or after a later deletion, e.g. by
+   * the garbage collector); rejects after `timeoutMs`.
+   */
+  waitForGone(resource: string, namespace: string | undefined, name: string, timeoutMs = 5000): Promise<void> {
+    const rt = this.table.resolve(resource);
+    if (this.store.get(rt, namespace, name) === undefined) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(new Error(`kube-double: ${resourceName(rt)} "${name}" still exists after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const unsubscribe = this.store.subscribe((e) => {
+        if (e.resource === rt && e.type === 'DELETED' && e.object.metadata.name === name && (!rt.namespaced || e.object.metadata.namespace === namespace)) {
+          clearTimeout(timer);
+          unsubscribe();
+          resolve();
         }
       });
     });

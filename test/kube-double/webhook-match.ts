@@ -47,7 +47,7 @@ export function rulesMatch(rules: unknown, attrs: AdmissionAttributes): boolean 
       matchesOne(listOf(rule.operations), attrs.operation) &&
       matchesOne(listOf(rule.apiGroups), attrs.resource.group) &&
       matchesOne(listOf(rule.apiVersions), attrs.resource.version) &&
-      resourceMatches(listOf(rule.resources), attrs.resource.plural, '')
+      resourceMatches(listOf(rule.resources), attrs.resource.plural, attrs.subresource)
     );
   });
 }

@@ -16,6 +16,9 @@ export interface AdmissionRequest {
   resource: { group: string; version: string; resource: string };
   requestKind?: { group: string; version: string; kind: string };
   requestResource?: { group: string; version: string; resource: string };
+  /** Set for subresource requests, e.g. "status". */
+  subResource?: string;
+  requestSubResource?: string;
   name?: string;
   namespace?: string;
   operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';

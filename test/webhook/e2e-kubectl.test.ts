@@ -4,8 +4,8 @@
  * validating, failurePolicy). The webhook runs as the `kmesh-ipsec webhook` binary with its
  * own kubeconfig, so its KmeshNodeInfo informer and Node reads go through the double too.
  *
- * The double has no Node kind; this file adds one (extraResources). It ignores matchConditions,
- * so every Secret in kmesh-system reaches the webhook, which must pass the others through.
+ * The double ignores matchConditions, so every Secret in kmesh-system reaches the webhook,
+ * which must pass the others through.
  */
 import test from 'ava';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -21,7 +21,7 @@ import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { KmeshNodeInfoSpec } from '../../core/nodeinfo.js';
 import { importStampJwks, verifyStamp } from '../../core/stamp.js';
 import { WebhookNames, webhookConfigurations } from '../../webhook/configurations.js';
-import { type KubeDouble, defineResource, startKubeDouble } from '../kube-double/index.js';
+import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
 import { kubectl } from '../kube-double/kubectl.js';
 import { httpsCall, freePort } from './helpers.js';
 
@@ -57,7 +57,6 @@ test.before(async () => {
       'webhook-token': { username: WEBHOOK_SA, groups: ['system:serviceaccounts', 'system:authenticated'] },
       'node-a-token': { username: NODE_A_PLUGIN, groups: ['system:serviceaccounts', 'system:authenticated'], extra: { 'authentication.kubernetes.io/node-name': ['node-a'] } },
     },
-    extraResources: [defineResource({ group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false, shortNames: ['no'] })],
     namespaces: ['kmesh-system'],
     objects: [
       node('node-a', '10.0.0.1', '10.244.1.0/24'),

@@ -7,7 +7,7 @@ import test from 'ava';
 import { pino } from 'pino';
 import { KubeClusterView } from '../../webhook/kube-cluster-view.js';
 import { kubeConfigFor } from '../kube-double/clients.js';
-import { type KubeDouble, defineResource, startKubeDouble } from '../kube-double/index.js';
+import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
 
 const BOOT = '6f1a8a1c-2b3d-4e5f-8a9b-0c1d2e3f4a5b';
 const kni = (name: string, spi: number, ip: string) => ({
@@ -24,7 +24,6 @@ const access = { allowed: true };
 test.before(async () => {
   double = await startKubeDouble({
     authorizer: () => access.allowed || 'the test revoked access',
-    extraResources: [defineResource({ group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false })],
     objects: [
       kni('node-a', 2, '10.0.0.1'),
       { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] }, status: { addresses: [{ type: 'InternalIP', address: '10.0.0.1' }, { type: 'ExternalIP', address: '203.0.113.1' }] } },
