@@ -1,11 +1,18 @@
 /**
  * The Mutating- and ValidatingWebhookConfiguration that put this webhook in front of the API
- * server, as data: the manifests, the docs and the end-to-end test all render them from here,
- * so the names, paths and policies cannot drift apart. docs/webhook.md explains each choice.
+ * server. Their one source is the package's manifests/base/webhook-configurations.yaml, which
+ * operators apply (docs/webhook.md explains each choice); this module only loads that file,
+ * typed, for tests and labs that register the webhook with an API server themselves, and can
+ * fill in the caBundle and point the webhooks at another Service.
  */
-import { KMESH_NAMESPACE, KNI_GROUP, KNI_PLURAL, KNI_VERSION, SECRET_NAME } from '../core/constants.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AdmissionregistrationV1WebhookClientConfig, V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { KMESH_NAMESPACE } from '../core/constants.js';
 
-/** Names chosen for the webhook (docs/webhook.md). */
+/** Names chosen for the webhook (docs/webhook.md); the manifests use exactly these. */
 export const WebhookNames = {
   /** Both configuration objects carry this name. */
   configuration: 'kmesh-ipsec',
@@ -19,79 +26,61 @@ export const WebhookNames = {
   validatePath: '/validate',
 } as const;
 
-/** Port the Service exposes (the API server's default) and the container port behind it. */
-export const SERVICE_PORT = 443;
-export const CONTAINER_PORT = 9443;
-/** Our handlers take milliseconds; 5 s leaves room for the Node GET under API pressure. */
-export const TIMEOUT_SECONDS = 5;
+/** The package's manifests/ directory (from dist/webhook/ when built). */
+export const MANIFESTS_DIR = fileURLToPath(new URL('../../manifests/', import.meta.url));
+export const WEBHOOK_CONFIGURATIONS_FILE = join(MANIFESTS_DIR, 'base', 'webhook-configurations.yaml');
 
 export interface ConfigurationOptions {
-  /** base64 PEM of the CA that signed the serving certificate; omit when cert-manager injects it. */
+  /** base64 PEM of the CA that signed the serving certificate (what `kmesh-ipsec certs` prints). */
   readonly caBundle?: string;
-  /** `<namespace>/<certificate>` for cert-manager's cainjector (`cert-manager.io/inject-ca-from`). */
-  readonly injectCaFrom?: string;
+  /** Another Service for every webhook; the paths stay. `port` defaults to the manifest's. */
   readonly service?: { readonly name: string; readonly namespace: string; readonly port?: number };
 }
 
-type Json = Record<string, unknown>;
+export type WebhookConfigurations = [mutating: V1MutatingWebhookConfiguration, validating: V1ValidatingWebhookConfiguration];
 
-export function webhookConfigurations(options: ConfigurationOptions = {}): [mutating: Json, validating: Json] {
-  const service = {
-    name: options.service?.name ?? WebhookNames.service,
-    namespace: options.service?.namespace ?? WebhookNames.serviceNamespace,
-    port: options.service?.port ?? SERVICE_PORT,
-  };
-  const clientConfig = (path: string): Json => ({
-    service: { ...service, path },
-    ...(options.caBundle ? { caBundle: options.caBundle } : {}),
+/** Loads the two configurations from `file` (default: the package's manifest). */
+export async function loadWebhookConfigurations(options: ConfigurationOptions = {}, file = WEBHOOK_CONFIGURATIONS_FILE): Promise<WebhookConfigurations> {
+  const [mutating, validating] = parseConfigurations(await readFile(file, 'utf8'), file);
+  for (const webhook of [...(mutating.webhooks ?? []), ...(validating.webhooks ?? [])]) {
+    applyOptions(webhook.clientConfig, options);
+  }
+  return [mutating, validating];
+}
+
+/** Parses the manifest text, checking the shape the callers rely on; errors name the file and field. */
+export function parseConfigurations(text: string, file: string): WebhookConfigurations {
+  // YAML 1.1, as the API server and kubectl read manifests.
+  const docs = parseAllDocuments(text, { version: '1.1' });
+  if (!Array.isArray(docs)) throw new Error(`${file}: expected YAML documents`);
+  const objects = docs.map((doc, i) => {
+    const [error] = doc.errors;
+    if (error) throw new Error(`${file}: document ${i + 1}: ${error.message}`);
+    return doc.toJS() as unknown;
   });
-  const metadata = {
-    name: WebhookNames.configuration,
-    labels: { 'app.kubernetes.io/name': 'kmesh-ipsec', 'app.kubernetes.io/component': 'webhook' },
-    ...(options.injectCaFrom ? { annotations: { 'cert-manager.io/inject-ca-from': options.injectCaFrom } } : {}),
-  };
-  const common = {
-    admissionReviewVersions: ['v1'],
-    sideEffects: 'None',
-    // Fail closed: a key or a node claim the webhook has not seen must not reach the nodes.
-    // Nothing else in the cluster depends on these objects, so an outage blocks only them.
-    failurePolicy: 'Fail',
-    matchPolicy: 'Equivalent',
-    timeoutSeconds: TIMEOUT_SECONDS,
-  };
-  const secretScope = {
-    // Only kmesh-system reaches us at all (the label is set on every namespace by the API server)…
-    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': KMESH_NAMESPACE } },
-    // …and inside it only the one Secret (CEL, GA in 1.30). Without matchConditions the handler
-    // still lets every other Secret through unchanged; this only saves the round trip.
-    matchConditions: [{ name: 'kmesh-ipsec-secret-only', expression: `request.name == '${SECRET_NAME}'` }],
-  };
-  const secretRule = (operations: string[]): Json => ({ apiGroups: [''], apiVersions: ['v1'], resources: ['secrets'], operations, scope: 'Namespaced' });
-  const kniRule = (operations: string[], resources: string[]): Json => ({ apiGroups: [KNI_GROUP], apiVersions: [KNI_VERSION], resources, operations, scope: 'Namespaced' });
+  const expected = ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration'] as const;
+  if (objects.length !== expected.length) throw new Error(`${file}: expected ${expected.join(' and ')}, found ${objects.length} document(s)`);
+  objects.forEach((obj, i) => {
+    checkConfiguration(obj, expected[i] ?? '', `${file}: document ${i + 1}`);
+  });
+  return objects as WebhookConfigurations;
+}
 
-  const mutating: Json = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata,
-    webhooks: [
-      { name: WebhookNames.secrets, clientConfig: clientConfig(WebhookNames.mutatePath), rules: [secretRule(['CREATE', 'UPDATE'])], ...secretScope, ...common, reinvocationPolicy: 'IfNeeded' },
-      // IfNeeded: if a later mutating webhook changes the spec, we are called again and re-stamp.
-      { name: WebhookNames.nodeInfos, clientConfig: clientConfig(WebhookNames.mutatePath), rules: [kniRule(['CREATE', 'UPDATE'], [KNI_PLURAL])], ...common, reinvocationPolicy: 'IfNeeded' },
-    ],
-  };
-  const validating: Json = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingWebhookConfiguration',
-    metadata,
-    webhooks: [
-      { name: WebhookNames.secrets, clientConfig: clientConfig(WebhookNames.validatePath), rules: [secretRule(['CREATE', 'UPDATE'])], ...secretScope, ...common },
-      // Deleting the key only earns a warning (which SPI a re-created secret needs). That must
-      // never block a deletion during an outage, so this one fails open.
-      { name: WebhookNames.secretDeletions, clientConfig: clientConfig(WebhookNames.validatePath), rules: [secretRule(['DELETE'])], ...secretScope, ...common, failurePolicy: 'Ignore' },
-      { name: WebhookNames.nodeInfos, clientConfig: clientConfig(WebhookNames.validatePath), rules: [kniRule(['CREATE', 'UPDATE', 'DELETE'], [KNI_PLURAL, `${KNI_PLURAL}/status`])], ...common },
-    ],
-  };
-  // A deep copy without shared references: the webhooks share building blocks, and a caller
-  // editing one (or a YAML writer turning shared references into anchors) must not see that.
-  return JSON.parse(JSON.stringify([mutating, validating])) as [Json, Json];
+function checkConfiguration(obj: unknown, kind: string, where: string): void {
+  const o = obj as { apiVersion?: unknown; kind?: unknown; webhooks?: unknown } | null;
+  if (o?.apiVersion !== 'admissionregistration.k8s.io/v1' || o.kind !== kind) throw new Error(`${where}: must be an admissionregistration.k8s.io/v1 ${kind}`);
+  if (!Array.isArray(o.webhooks) || o.webhooks.length === 0) throw new Error(`${where}: webhooks: must be a non-empty list`);
+  o.webhooks.forEach((w: { clientConfig?: { service?: { name?: unknown } } } | null, i) => {
+    if (typeof w?.clientConfig?.service?.name !== 'string') throw new Error(`${where}: webhooks[${i}].clientConfig.service: required (the webhook is reached through its Service)`);
+  });
+}
+
+/** Edits a freshly parsed clientConfig in place (nothing else holds it). */
+function applyOptions(config: AdmissionregistrationV1WebhookClientConfig, options: ConfigurationOptions): void {
+  if (config.service && options.service) {
+    config.service.name = options.service.name;
+    config.service.namespace = options.service.namespace;
+    if (options.service.port !== undefined) config.service.port = options.service.port;
+  }
+  if (options.caBundle !== undefined) config.caBundle = options.caBundle;
 }

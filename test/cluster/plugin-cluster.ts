@@ -24,12 +24,12 @@ import { generateStampKey } from '../../certs/stamp-keygen.js';
 import { encodeIpsecValue, type IpsecKey } from '../../core/secret.js';
 import type { NodePluginOptions } from '../../nodeplugin/daemon/node-plugin.js';
 import type { NodeStatus } from '../../nodeplugin/daemon/status.js';
-import { WebhookNames, webhookConfigurations } from '../../webhook/configurations.js';
+import { WebhookNames, loadWebhookConfigurations } from '../../webhook/configurations.js';
 import { identityPolicy } from '../../webhook/identity.js';
 import { type RunningWebhook, runWebhook } from '../../webhook/runtime.js';
 import { createVethPair, type Netns, type NetnsFactory, run } from '../helpers/netns.js';
 import { type Bpffs, mountBpffs } from '../bpf/helpers.js';
-import { type KubeDouble, type KubeObject, defineResource, startKubeDouble } from '../kube-double/index.js';
+import { type KubeDouble, type KubeObject, startKubeDouble } from '../kube-double/index.js';
 import { ApiGateway, NODE_API_PORT, RELAY_PROGRAM } from './api-relay.js';
 import type { HybridDaemonConfig } from './hybrid-daemon.js';
 import { writeProjectedVolume } from './projected-volume.js';
@@ -131,11 +131,6 @@ export class PluginCluster {
     }
     const double = await startKubeDouble({
       users,
-      extraResources: [
-        defineResource({ group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false, shortNames: ['no'] }),
-        defineResource({ group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, shortNames: ['po'], selectableFields: { 'spec.nodeName': (o) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '' } }),
-        defineResource({ group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'] }),
-      ],
       namespaces: ['kmesh-system'],
       objects: [
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: MANAGED_NAMESPACE, labels: { 'istio.io/dataplane-mode': 'Kmesh' } } },
@@ -161,7 +156,7 @@ export class PluginCluster {
       checkNodeFacts: true,
     }, { kubeConfig: webhookKc }, pino({ level: 'silent' }), { processMetrics: false });
     double.mapService({ namespace: 'kmesh-system', name: WebhookNames.service }, { port: webhook.server.port });
-    for (const config of webhookConfigurations({ caBundle: caBundle(pki.ca) })) await double.store.put(config as KubeObject);
+    for (const config of await loadWebhookConfigurations({ caBundle: caBundle(pki.ca) })) await double.store.put(config as unknown as KubeObject);
 
     const wire = await netns.create('wire');
     await wire.ip('link', 'add', 'br0', 'type', 'bridge');

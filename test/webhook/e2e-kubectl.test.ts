@@ -20,7 +20,7 @@ import { caBundle, generateDevPki, writeDevPki } from '../../certs/dev-pki.js';
 import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { KmeshNodeInfoSpec } from '../../core/nodeinfo.js';
 import { importStampJwks, verifyStamp } from '../../core/stamp.js';
-import { WebhookNames, webhookConfigurations } from '../../webhook/configurations.js';
+import { WebhookNames, loadWebhookConfigurations } from '../../webhook/configurations.js';
 import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
 import { kubectl } from '../kube-double/kubectl.js';
 import { httpsCall, freePort } from './helpers.js';
@@ -93,7 +93,8 @@ test.before(async () => {
   }
   agent.destroy();
 
-  const configs = webhookConfigurations({ caBundle: caBundle(pki.ca) }).map((c) => stringify(c)).join('---\n');
+  // The configurations exactly as manifests/ ships them, with the dev CA as caBundle.
+  const configs = (await loadWebhookConfigurations({ caBundle: caBundle(pki.ca) })).map((c) => stringify(c)).join('---\n');
   await writeFile(join(dir, 'webhooks.yaml'), configs);
   const applied = await kubectl(double, ['apply', '-f', join(dir, 'webhooks.yaml')], { user: ADMIN });
   if (applied.code !== 0) throw new Error(`applying the webhook configurations failed: ${applied.stderr}`);
