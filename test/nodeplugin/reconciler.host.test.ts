@@ -3,6 +3,7 @@
  * maps, inside a throw-away network namespace. The host kernel has no ESP, so the plans here
  * carry policies and map entries only; SAs are covered by the VM suite (test/vm).
  */
+import '../helpers/require-root.js';
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import { type PeerNode, type Plan, plan } from '../../core/plan.js';
