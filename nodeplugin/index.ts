@@ -5,7 +5,8 @@
  * syncs, when to publish an SPI, one process per network namespace) are in docs/kernel-api.md.
  *
  * - `NodeDatapath`: the whole sync step (adopt what the kernel holds, keep or drop old inbound
- *   SPIs, plan, reconcile). Built on `Reconciler`, which applies one `Plan` through two ports.
+ *   SPIs, plan, keep encrypted pairs from falling back to clear text, reconcile). Built on
+ *   `Reconciler`, which applies one `Plan` through two ports.
  * - The ports: `XfrmPort` (xfrm states and policies) and `DatapathMapsPort` (the BPF maps), with
  *   their kernel implementations `NetlinkXfrmPort` (over an `XfrmSocket`) and `BpfMapsPort` (over
  *   the `NodeBpf` handle `ensureMaps` returns). Tests and dry runs can pass their own.
@@ -35,6 +36,7 @@ export {
   type XfrmPort,
 } from './reconciler/reconciler.js';
 export type { DiffOptions } from './reconciler/xfrm-diff.js';
+export type { ProtectedCidr } from './reconciler/protect.js';
 export { isOwnedInboundState, isOwnedPolicy, isOwnedState } from './reconciler/ownership.js';
 export { BpfMapsPort, NetlinkXfrmPort } from './kernel-ports.js';
 export * from './xfrm/index.js';

@@ -14,6 +14,7 @@ import { cp, mkdir, mkdtemp, open, readdir, rm, stat, symlink, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { parse } from 'yaml';
 
 interface Ctx {
@@ -28,7 +29,6 @@ const test = anyTest as TestFn<Ctx>;
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Build output and local state, never part of what `npm pack` starts from. */
 const NOT_COPIED = new Set(['node_modules', 'dist', '.git', '.vm-cache', join('bpf', 'build')]);
-const PRODUCT_DIRS = ['core/', 'webhook/', 'nodeplugin/', 'cli/', 'certs/'];
 
 interface Run { readonly code: number; readonly stdout: string; readonly stderr: string }
 
@@ -86,8 +86,10 @@ test('the tarball holds the product and the built BPF objects, no tests, benchma
   const { entries } = t.context;
   t.deepEqual(entries.filter((e) => e.startsWith('dist/test/') || e.startsWith('dist/bench/')), []);
   t.deepEqual(entries.filter((e) => e.endsWith('.map')), []);
-  t.deepEqual(entries.filter((e) => e.startsWith('dist/') && !e.startsWith('dist/index.') && !PRODUCT_DIRS.some((d) => e.startsWith(`dist/${d}`))), [],
-    'dist/ holds only the product directories');
+  // What tsconfig.build.json compiles: index.ts and the product directories.
+  const product = (ts.readConfigFile(join(ROOT, 'tsconfig.build.json'), ts.sys.readFile).config as { include: string[] }).include
+    .map((i) => `dist/${i.replace(/\.ts$/, '.')}${i.endsWith('.ts') ? '' : '/'}`);
+  t.deepEqual(entries.filter((e) => e.startsWith('dist/') && !product.some((p) => e.startsWith(p))), [], `dist/ holds only ${product.join(', ')}`);
   for (const f of ['bpf/build/kmi_pod.o', 'bpf/build/kmi_node.o', 'dist/index.js', 'dist/index.d.ts', 'dist/nodeplugin/index.js', 'dist/nodeplugin/index.d.ts', 'dist/cli/main.js', 'docs/kernel-api.md']) {
     t.true(entries.includes(f), f);
   }
