@@ -87,7 +87,7 @@ test('the tarball holds the product and the built BPF objects, no tests, benchma
   t.deepEqual(entries.filter((e) => e.startsWith('dist/test/') || e.startsWith('dist/bench/')), []);
   t.deepEqual(entries.filter((e) => e.endsWith('.map')), []);
   // What tsconfig.build.json compiles: index.ts and the product directories.
-  const product = (ts.readConfigFile(join(ROOT, 'tsconfig.build.json'), ts.sys.readFile).config as { include: string[] }).include
+  const product = (ts.readConfigFile(join(ROOT, 'tsconfig.build.json'), (p) => ts.sys.readFile(p)).config as { include: string[] }).include
     .map((i) => `dist/${i.replace(/\.ts$/, '.')}${i.endsWith('.ts') ? '' : '/'}`);
   t.deepEqual(entries.filter((e) => e.startsWith('dist/') && !product.some((p) => e.startsWith(p))), [], `dist/ holds only ${product.join(', ')}`);
   for (const f of ['bpf/build/kmi_pod.o', 'bpf/build/kmi_node.o', 'dist/index.js', 'dist/index.d.ts', 'dist/nodeplugin/index.js', 'dist/nodeplugin/index.d.ts', 'dist/cli/main.js', 'docs/kernel-api.md']) {
