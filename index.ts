@@ -1,6 +1,7 @@
 /**
  * kmesh-ipsec programmatic API: the pure `core` domain functions. Nothing exported here does
- * I/O; the webhook, node plugin and CLI are built on these.
+ * I/O; the webhook, node plugin and CLI are built on these. The kernel layer (xfrm over
+ * netlink, the tc programs, the reconciler) is the separate subpath `kmesh-ipsec/nodeplugin`.
  *
  * @example
  * import { deriveKey, parseIpsecSecret } from 'kmesh-ipsec';
@@ -52,6 +53,19 @@ export {
   specDigest,
   verifyStamp,
 } from './core/stamp.js';
+export {
+  type LocalNode,
+  type Mark,
+  type PeerNode,
+  type Plan,
+  type PlanInput,
+  type PlannedPolicy,
+  type PlannedState,
+  type PlannedTemplate,
+  type SkippedPeer,
+  plan,
+} from './core/plan.js';
+export { type RetentionInput, type RetentionResult, inboundSpisToKeep } from './core/retention.js';
 export { canonicalDigest, canonicalJson } from './core/canonical-json.js';
 export { type JsonPatchOperation, LAST_APPLIED_ANNOTATION, canonicalIpsecData, canonicalSecretPatch, jsonPointerToken } from './core/secret-patch.js';
 export { type NodeFacts, type PeerClaim, checkSpecAgainstNode, checkSpecAgainstPeers, cidrContains, cidrsOverlap, nodeFactsFromNode } from './core/nodeinfo-claims.js';

@@ -49,6 +49,7 @@ export {
   DEFAULT_BPFFS_ROOT,
   MAPS,
   NODE_COUNTERS,
+  OBJECT_FILES,
   POD_COUNTERS,
   PROGRAM_NAMES,
   TC_HANDLES,
@@ -58,7 +59,11 @@ export type { NodeCounters, PodCounters, ProgramKind } from './layout.js';
 
 const BPFFS_MAGIC = 0xcafe4a11;
 
-/** Where `npm run build` (make -C bpf) puts the objects, relative to dist/nodeplugin/bpf/. */
+/**
+ * The package's bpf/build/, relative to dist/nodeplugin/bpf/: `make -C bpf` (run by `npm run
+ * build` and by `prepare`, so `npm pack`) puts the objects (`OBJECT_FILES`) there, and the
+ * package ships them.
+ */
 export const DEFAULT_OBJECT_DIR = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
 
 /**

@@ -24,11 +24,6 @@ export function sh(argv: string[], netns?: string): Promise<string> {
   return run(argv, { netns, tools: DEFAULT_TOOLS });
 }
 
-/** Tests are meant to run as root on the real kernel; say so plainly instead of failing oddly. */
-export function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error('test/bpf needs root (BPF, tc, netns)');
-}
-
 /**
  * A private bpffs instance mounted on a temp dir. Every mount of bpffs is a new, empty
  * filesystem, so tests neither see nor disturb /sys/fs/bpf or each other; unmounting drops

@@ -5,6 +5,7 @@
  * restart that knows only a newer key than its peers advertise keeps their pairs encrypted
  * instead of falling back to clear text; `--strict` blocks what cannot be encrypted.
  */
+import '../helpers/require-root.js';
 import anyTest, { type TestFn } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,6 @@ const netns = useNetns(anyTest);
 const key = (spi: number): IpsecKey => ({ spi, aeadKeyName: 'rfc4106(gcm(aes))', aeadKey: new Uint8Array(randomBytes(36)), icvBits: 128 });
 
 test.before(async (t) => {
-  if (process.getuid?.() !== 0) throw new Error('daemon-restart.host.test needs root (network namespaces, xfrm, BPF, tc)');
   const cluster = await PluginCluster.start(netns, { nodes: 3, daemon: 'hybrid', graceSeconds: 2, resyncSeconds: 30 });
   t.context.cluster = cluster;
   await cluster.setSecret(key(1));

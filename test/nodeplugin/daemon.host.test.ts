@@ -6,6 +6,7 @@
  * one left it: empty cluster, first key, nodes joining, resync, rotation, bad input, forged
  * peers, namespace labels, a reboot, a node leaving, and an API outage.
  */
+import '../helpers/require-root.js';
 import anyTest, { type TestFn } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -26,7 +27,6 @@ const K2 = key(2);
 const K3 = key(3);
 
 test.before(async (t) => {
-  if (process.getuid?.() !== 0) throw new Error('daemon.host.test needs root (network namespaces, xfrm, BPF, tc)');
   t.context.cluster = await PluginCluster.start(netns, { nodes: 1, daemon: 'hybrid', plainPod: true, graceSeconds: 3, resyncSeconds: 4 });
 });
 test.after.always((t) => t.context.cluster.stop());

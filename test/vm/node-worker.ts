@@ -7,9 +7,9 @@
 import { ensureMaps, type NodeBpf } from '../../nodeplugin/bpf/index.js';
 import { BpfMapsPort, NetlinkXfrmPort } from '../../nodeplugin/kernel-ports.js';
 import { NodeDatapath, type SyncInput, type SyncMemory } from '../../nodeplugin/node-datapath.js';
-import { Reconciler } from '../../nodeplugin/reconciler/reconciler.js';
+import { type ChangeOutcome, Reconciler, type XfrmPort } from '../../nodeplugin/reconciler/reconciler.js';
 import type { Plan } from '../../core/plan.js';
-import { XfrmSocket } from '../../nodeplugin/xfrm/index.js';
+import { XfrmSocket, type XfrmChange } from '../../nodeplugin/xfrm/index.js';
 import { keyFingerprint } from '../../core/fingerprint.js';
 import { isOwnedPolicy, isOwnedState } from '../../nodeplugin/reconciler/ownership.js';
 import { failRpc, serveRpc } from '../helpers/netns.js';
@@ -18,6 +18,30 @@ let socket: XfrmSocket;
 let bpf: NodeBpf | undefined;
 let datapath: NodeDatapath | undefined;
 let reconciler: Reconciler | undefined;
+
+/**
+ * The kernel port, plus failure injection for the host suite: with `refuseStateAdds` on, every
+ * SA add is refused as a kernel without ESP refuses it and the rest goes to the kernel, so a
+ * failed install means the same on every kernel, with or without ESP.
+ */
+class InjectableXfrmPort implements XfrmPort {
+  refuseStateAdds = false;
+  readonly #kernel: XfrmPort;
+  constructor(kernel: XfrmPort) {
+    this.#kernel = kernel;
+  }
+  dumpStates() { return this.#kernel.dumpStates(); }
+  dumpPolicies() { return this.#kernel.dumpPolicies(); }
+  async apply(changes: readonly XfrmChange[]): Promise<readonly ChangeOutcome[]> {
+    const refused = (c: XfrmChange) => this.refuseStateAdds && (c.op === 'addState' || c.op === 'updateState');
+    const passed = await this.#kernel.apply(changes.filter((c) => !refused(c)));
+    let next = 0;
+    return changes.map((change) => refused(change)
+      ? { change, error: new Error('injected refusal (as from a kernel without ESP: EPROTONOSUPPORT)') }
+      : passed[next++] ?? { change, error: new Error('the kernel port returned fewer outcomes than changes') });
+  }
+}
+let xfrmPort: InjectableXfrmPort | undefined;
 try {
   socket = XfrmSocket.open();
 } catch (err) {
@@ -40,10 +64,15 @@ const api = {
     bpf = await ensureMaps(pinDir);
     for (const i of podIfs) await bpf.attachPodProgram(i);
     for (const i of nodeIfs) await bpf.attachNodeProgram(i);
-    datapath = new NodeDatapath(new NetlinkXfrmPort(socket), new BpfMapsPort(bpf));
-    reconciler = new Reconciler(new NetlinkXfrmPort(socket), new BpfMapsPort(bpf));
+    xfrmPort = new InjectableXfrmPort(new NetlinkXfrmPort(socket));
+    datapath = new NodeDatapath(xfrmPort, new BpfMapsPort(bpf));
+    reconciler = new Reconciler(xfrmPort, new BpfMapsPort(bpf));
   },
-  /** One reconcile of a given plan (the host suite uses policy-only plans: no ESP there). */
+  refuseStateAdds(on: boolean): void {
+    if (!xfrmPort) throw new Error('setup() first');
+    xfrmPort.refuseStateAdds = on;
+  },
+  /** One reconcile of a given plan (the host suite's plans carry no SAs: see there). */
   async reconcilePlan(plan: Plan) {
     if (!reconciler) throw new Error('setup() first');
     return reconciler.reconcile(plan);

@@ -179,11 +179,11 @@ test.serial('rotation via ..data symlink swaps under keep-alive load: zero faile
   t.true(requests > 200, 'enough load to mean something');
   t.deepEqual(served, prints, 'new connections saw cert 1, then 2, then 3, in order');
   t.is(last.cert, prints[2]!, 'the broken pair was never served');
-  // Every probe started ≥ 300 ms after a swap sees that swap's certificate.
-  for (const p of probes) {
-    const latest = swaps.filter((w) => w.at + 300 <= p.at).at(-1);
-    if (latest && !(swaps.some((w) => w.at > p.at - 300 && w.at <= p.at))) t.is(p.cert, latest.to, `probe at ${p.at} ms`);
-  }
+  // Once a certificate was served, no later connection gets an older one. (How soon the watch
+  // reacts is not asserted: on a loaded machine that measures the scheduler. The 60 s poll
+  // above means the watch alone produced the order 1 -> 2 -> 3.)
+  const order = probes.map((p) => prints.indexOf(p.cert));
+  t.deepEqual(order, [...order].sort((a, b) => a - b), 'certificates served in rotation order, never back');
   t.true(reused > 0, 'connections opened before a swap kept serving after it');
 });
 

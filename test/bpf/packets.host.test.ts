@@ -15,6 +15,7 @@
  * protocol / IPv6 next header of UDP to port 5050 into 50, so real ESP-protocol packets (some
  * fragmented, exercising the IPv6 fragment-header walk) leave the peer from real addresses.
  */
+import '../helpers/require-root.js';
 import test from 'ava';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,7 +33,6 @@ import {
   foreignProgram,
   mountBpffs,
   nftCounters,
-  requireRoot,
   sendUdp,
   sh,
   tcShow,
@@ -48,7 +48,6 @@ let bpf: NodeBpf;
 const namespaces: string[] = [];
 
 test.before(async () => {
-  requireRoot();
   fs = await mountBpffs();
   bpf = await ensureMaps(`${fs.dir}/node-1`, { objectDir: OBJECT_DIR });
 });

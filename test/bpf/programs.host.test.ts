@@ -2,8 +2,9 @@
  * The two tc programs, run by the kernel through BPF_PROG_TEST_RUN (`bpftool prog run`) on
  * crafted frames: exact control over headers (VLAN, IPv6 extension headers, truncation) and the
  * incoming skb->mark, and the resulting mark read back from the kernel's skb. Real packets
- * through attached filters are covered in packets.test.ts.
+ * through attached filters are covered in packets.host.test.ts.
  */
+import '../helpers/require-root.js';
 import test from 'ava';
 import { DECRYPTED_MARK, ENCRYPT_MARK, inboundStateMark } from '../../core/marks.js';
 import { ensureMaps } from '../../nodeplugin/bpf/index.js';
@@ -17,7 +18,6 @@ import {
   ipv6,
   mountBpffs,
   progRun,
-  requireRoot,
   sh,
   udpPayload,
   withVlan,
@@ -36,7 +36,6 @@ let podPin: string;
 let nodePin: string;
 
 test.before(async () => {
-  requireRoot();
   fs = await mountBpffs();
   bpf = await ensureMaps(`${fs.dir}/node-a`, { objectDir: OBJECT_DIR });
   podPin = bpf.programPin('pod');

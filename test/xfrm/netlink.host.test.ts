@@ -7,6 +7,7 @@
  * The host kernel has xfrm policies but no ESP/GCM, so SAs are only exercised for their error
  * path here; test/vm/xfrm.vm.test.ts covers real SAs and traffic.
  */
+import '../helpers/require-root.js';
 import test from 'ava';
 import { OWNED_REQID } from '../../core/marks.js';
 import { XfrmError } from '../../nodeplugin/xfrm/index.js';
@@ -18,10 +19,6 @@ import type { IpPolicy } from './iproute.js';
 import { RemoteXfrm } from './remote.js';
 
 const netns = useNetns(test);
-
-test.before(() => {
-  if (process.getuid?.() !== 0) throw new Error('test/xfrm/netlink.test.js needs root (network namespaces, xfrm)');
-});
 
 const FULL = 0xffffffff;
 

@@ -3,6 +3,7 @@
  * through `bpftool map dump` (raw bytes, independent of our decoders), per-node isolation, and
  * tc ownership rules checked through `tc filter show`.
  */
+import '../helpers/require-root.js';
 import test from 'ava';
 import { appendFile, copyFile, mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,6 @@ import {
   delNetns,
   foreignProgram,
   mountBpffs,
-  requireRoot,
   sh,
   tcShow,
 } from './helpers.js';
@@ -26,10 +26,6 @@ import type { Bpffs } from './helpers.js';
 let fs: Bpffs;
 const handles: NodeBpf[] = [];
 const namespaces: string[] = [];
-
-test.before(() => {
-  requireRoot();
-});
 
 test.before(async () => {
   fs = await mountBpffs();

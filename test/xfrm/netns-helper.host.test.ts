@@ -2,6 +2,7 @@
  * Tests of test/helpers/netns.ts (root): namespace lifecycle, veth pairs, commands and workers
  * inside a namespace, clean-up of namespaces left behind by dead test processes.
  */
+import '../helpers/require-root.js';
 import test from 'ava';
 import { CommandError, Netns, createVethPair, run, sweepStaleNetns, uniqueName, useNetns } from '../helpers/netns.js';
 import { RemoteXfrm } from './remote.js';
