@@ -3,6 +3,7 @@
  * plugin's endpoint (on a node, or inside its network namespace); `--cluster` reads every
  * KmeshNodeInfo through the API. The exit status is the verdict, so scripts can wait on it.
  */
+import { get as httpGet } from 'node:http';
 import type { Command } from 'commander';
 import { ClusterVerdict, clusterKeyView, observeNodeInfo } from '../core/cluster-keys.js';
 import { CliError, ROTATING_EXIT, USAGE_EXIT } from './errors.js';
@@ -81,13 +82,38 @@ async function localStatus(endpoint: string, json: boolean): Promise<number> {
   }
   let status: NodeStatus;
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    status = (await res.json()) as NodeStatus;
+    status = JSON.parse(await getText(url, 10_000, 4 << 20)) as NodeStatus;
   } catch (err: unknown) {
-    const why = err instanceof Error ? ((err.cause as NodeJS.ErrnoException | undefined)?.code ?? err.message) : String(err);
+    const why = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
     throw new CliError(`cannot read the node plugin at ${url.href} (${why}): is kmesh-ipsec node running here? (--endpoint, or --cluster for the whole cluster)`);
   }
   process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : renderNodeStatus(status));
   return status.ready && status.lastRun?.ok === true ? 0 : NODE_NOT_OK_EXIT;
+}
+
+/** GET `url` over plain HTTP (the plugin's endpoint is local): bounded in time and size. */
+function getText(url: URL, timeoutMs: number, maxBytes: number): Promise<string> {
+  if (url.protocol !== 'http:') return Promise.reject(new Error(`only http:// endpoints, got ${url.protocol}`));
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { timeout: timeoutMs }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`HTTP ${String(res.statusCode)}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > maxBytes) req.destroy(new Error(`answer larger than ${maxBytes} bytes`));
+        else chunks.push(c);
+      });
+      res.on('end', () => {
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
 }

@@ -117,14 +117,14 @@ test('degraded: an expired stamp, Ready=False and SPI 0 are each named, exit 4',
   t.is(r.stdout.trimEnd().split('\n').at(-1), 'degraded: 3 of 4 nodes failing: node-expired, node-failing, node-new');
 });
 
-test('no KmeshNodeInfo: exit 5; without --cluster: not implemented yet, exit 2', async (t) => {
+test('no KmeshNodeInfo: exit 5; without --cluster and no local node plugin: exit 1 saying where it looked', async (t) => {
   const { double } = await cluster(t, 1, []);
   const r = await cli(double, 'status', '--cluster');
   t.is(r.code, 5);
   t.is(r.stdout, 'no-nodes: no KmeshNodeInfo found: no node plugin has published yet\n');
-  const local = await cli(double, 'status');
-  t.is(local.code, 2);
-  t.is(local.stderr, 'kmesh-ipsec: status of the local node plugin is not implemented yet; use --cluster\n');
+  const local = await cli(double, 'status', '--endpoint', 'http://127.0.0.1:9');
+  t.is(local.code, 1);
+  t.regex(local.stderr, /^kmesh-ipsec: cannot read the node plugin at http:\/\/127\.0\.0\.1:9\/status \(ECONNREFUSED\): is kmesh-ipsec node running here\?/);
   t.regex((await cli(double, 'status', '--help')).stdout, /3 {2}rotating/);
 });
 

@@ -15,7 +15,6 @@ const kind = (group: string, version: string, k: string, plural: string, namespa
 const CLUSTER_KINDS = [
   kind('', 'v1', 'ServiceAccount', 'serviceaccounts'),
   kind('', 'v1', 'Service', 'services'),
-  kind('', 'v1', 'ConfigMap', 'configmaps'),
   kind('apps', 'v1', 'Deployment', 'deployments'),
   kind('apps', 'v1', 'DaemonSet', 'daemonsets'),
   kind('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
