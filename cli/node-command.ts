@@ -64,8 +64,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--bpffs-root <dir>', 'bpffs directory the plugin pinned under', DEFAULT_BPFFS_ROOT)
     .option('--keep-node-info', 'leave this node\'s KmeshNodeInfo in the cluster (no API access needed)', false)
     .option('--log-level <level>', LOG_LEVELS.join(', '), 'info')
-    .action(async (options: CleanupOptions, command: Command) => {
-      await runCleanup(options, command.optsWithGlobals<{ kubeconfig?: string; context?: string }>());
+    .action(async (_options: CleanupOptions, command: Command) => {
+      await runCleanup(explicitFirst(command) as unknown as CleanupOptions, command.optsWithGlobals<{ kubeconfig?: string; context?: string }>());
     });
 }
 
@@ -158,7 +158,8 @@ async function runCleanup(options: CleanupOptions, globals: { kubeconfig?: strin
     import('pino'), import('./kube.js'), import('../nodeplugin/daemon/cleanup.js'), import('../nodeplugin/bpf/index.js'),
     import('../nodeplugin/kernel-ports.js'), import('../nodeplugin/xfrm/index.js'), import('../nodeplugin/daemon/kube-api.js'),
   ]);
-  const logger = pino({ level, base: { component: 'kmesh-ipsec-node-cleanup', node: name } });
+  // stdout carries the one-line summary; the log goes to stderr.
+  const logger = pino({ level, base: { component: 'kmesh-ipsec-node-cleanup', node: name } }, pino.destination(2));
   const api = options.keepNodeInfo ? undefined : new NodePluginApi(loadKubeConfig(globals), logger);
   const socket = XfrmSocket.open();
   try {
@@ -175,6 +176,22 @@ async function runCleanup(options: CleanupOptions, globals: { kubeconfig?: strin
   } finally {
     socket.close();
   }
+}
+
+/**
+ * The subcommand's options where `node cleanup --node-name x` let the parent `node` command
+ * take a flag both define: a value given on the command line wins wherever commander put it.
+ */
+function explicitFirst(command: Command): Record<string, unknown> {
+  const own = command.opts<Record<string, unknown>>();
+  const parent = command.parent;
+  const merged: Record<string, unknown> = { ...own };
+  if (parent) {
+    for (const key of command.options.map((o) => o.attributeName())) {
+      if (command.getOptionValueSource(key) !== 'cli' && parent.getOptionValueSource(key) === 'cli') merged[key] = parent.getOptionValue(key);
+    }
+  }
+  return merged;
 }
 
 function collect(value: string, previous: string[]): string[] {

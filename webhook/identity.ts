@@ -16,7 +16,19 @@ export const DEFAULT_AGENT_USERNAMES = [
   'system:serviceaccount:kmesh-system:kmesh',
 ] as const;
 
+/**
+ * Kubernetes' own controllers that delete KmeshNodeInfos: the garbage collector (a KmeshNodeInfo
+ * is owned by its Node, so it goes when the Node goes) and the namespace controller (when
+ * kmesh-system is deleted). They may delete any node's object and write nothing.
+ */
+export const DEFAULT_DELETER_USERNAMES = [
+  'system:serviceaccount:kube-system:generic-garbage-collector',
+  'system:serviceaccount:kube-system:namespace-controller',
+] as const;
+
 export interface IdentityPolicy {
+  /** Usernames that may delete any node's object, and do nothing else. */
+  readonly deleterUsernames: ReadonlySet<string>;
   /** Usernames whose node-bound token lets them write their own node's object. */
   readonly agentUsernames: ReadonlySet<string>;
   /** Usernames that may write any node's object (repair by hand, garbage collection). */
@@ -37,8 +49,10 @@ export function identityPolicy(options: {
   privilegedUsernames?: Iterable<string>;
   privilegedGroups?: Iterable<string>;
   userNodes?: Iterable<readonly [string, string]>;
+  deleterUsernames?: Iterable<string>;
 } = {}): IdentityPolicy {
   return {
+    deleterUsernames: new Set(options.deleterUsernames ?? DEFAULT_DELETER_USERNAMES),
     agentUsernames: new Set(options.agentUsernames ?? DEFAULT_AGENT_USERNAMES),
     privilegedUsernames: new Set(options.privilegedUsernames ?? []),
     privilegedGroups: new Set(options.privilegedGroups ?? []),

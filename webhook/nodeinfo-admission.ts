@@ -82,6 +82,9 @@ async function admissible(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, si
   const name = req.name !== '' ? req.name : objectName(req.object);
   const subject = `KmeshNodeInfo ${req.namespace || KMESH_NAMESPACE}/${name || '(unnamed)'}`;
   const writer = identifyWriter(req.userInfo, deps.identity);
+  // Without this the garbage collector could not delete the KmeshNodeInfo of a Node that is
+  // gone (failurePolicy Fail), and dead nodes would stay peers forever (Kmesh #1828).
+  if (req.operation === Operation.Delete && deps.identity.deleterUsernames.has(req.userInfo.username)) return { ok: true, kni: undefined, writer, subject };
   const denied = checkWriter(writer, name);
   if (denied.length > 0) return { ok: false, decision: deny(DenyCause.Forbidden, subject, denied) };
   if (req.operation === Operation.Delete || req.operation === Operation.Connect || !req.object) return { ok: true, kni: undefined, writer, subject };

@@ -115,7 +115,6 @@ export class NodePlugin {
   #own: OwnNode | undefined;
   #factsProblem: string | undefined;
   #memory: SyncMemory | undefined;
-  #lastSync: SyncResult | undefined;
   #verdicts: PeerVerdict[] | undefined;
   #refusalSeen = new Map<string, string>();
   #managed: ManagedPod[] = [];
@@ -129,6 +128,13 @@ export class NodePlugin {
   #ready = false;
   #runs = 0;
   #writes = { xfrm: 0, map: 0, tc: 0 };
+  /**
+   * What /status shows of the last reconcile, replaced as a whole at its end: a status read
+   * in the middle of a run must not mix this run's peers with the previous run's conditions.
+   */
+  #shown: Pick<Parameters<typeof buildStatus>[0], 'advertisedSpi' | 'sync' | 'verdicts' | 'conditions' | 'stampExpiresAt' | 'attachments' | 'managedPods'> = {
+    advertisedSpi: 0, sync: undefined, verdicts: [], conditions: [], stampExpiresAt: undefined, attachments: undefined, managedPods: 0,
+  };
 
   constructor(options: NodePluginOptions, deps: NodePluginDeps) {
     this.#o = options;
@@ -241,14 +247,8 @@ export class NodePlugin {
       strict: this.#o.strict,
       secret: this.#secretState,
       keys: this.#keys.keys(),
-      advertisedSpi: this.#advertised,
-      sync: this.#lastSync,
-      verdicts: this.#verdicts ?? [],
-      conditions: this.#conditions,
-      stampExpiresAt: this.#stampExpiresAt,
+      ...this.#shown,
       lastRun: this.#lastRun,
-      attachments: this.#attachReport,
-      managedPods: this.#managed.length,
       factsProblem: this.#factsProblem,
       runs: this.#runs,
     });
@@ -304,7 +304,6 @@ export class NodePlugin {
       graceMs: this.#o.graceMs,
     }, this.#memory);
     this.#memory = sync.memory;
-    this.#lastSync = sync;
     this.#keys.prune([...sync.acceptedSpis, ...sync.plan.states.map((s) => s.spi)]);
     if (sync.nextExpiry !== undefined) this.#queue.at('grace', sync.nextExpiry);
     this.#reportSync(sync, used.length);
@@ -341,6 +340,10 @@ export class NodePlugin {
     this.#conditions = conditions;
     if (outcome.nextAt !== undefined) this.#queue.at('publish', outcome.nextAt);
     this.#notePublished(outcome.published, outcome.stamp, spi);
+    this.#shown = {
+      advertisedSpi: this.#advertised, sync, verdicts, conditions, stampExpiresAt: this.#stampExpiresAt,
+      attachments: this.#attachReport, managedPods: this.#managed.length,
+    };
     if (errors.length > 0) throw new Error(`${errors.length} kernel change(s) failed: ${errors[0] ?? ''}`);
     if (!this.#ready) this.#log.info({ spi, peers: used.length }, 'first reconcile done: ready');
     this.#ready = true;

@@ -8,10 +8,10 @@
 import '../helpers/require-root.js';
 import anyTest, { type TestFn } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { IpsecKey } from '../../core/secret.js';
-import { type NodeHandle, PluginCluster } from '../cluster/plugin-cluster.js';
-import { ownedPolicies, ownedStates, pinnedMaps } from '../cluster/kernel-view.js';
+import { CLI, type NodeHandle, PluginCluster } from '../cluster/plugin-cluster.js';
+import { ownedPolicies, ownedStates, pinnedMaps, programsOn } from '../cluster/kernel-view.js';
 import { useNetns } from '../helpers/netns.js';
 
 const test = anyTest as TestFn<{ cluster: PluginCluster }>;
@@ -132,4 +132,24 @@ test.serial('--strict: a peer pod CIDR that cannot be encrypted is dropped, not 
   t.true(pinnedMaps(cluster, n2).peerCidrs.includes('10.244.9.0/24'), 'marked by the pod program, so the block policy applies');
   await cluster.double.store.delete('kmeshnodeinfos.kmesh.net', 'kmesh-system', 'node9');
   await withLogs(t, () => cluster.waitFor(async () => !(await ownedPolicies(n2)).some((p) => p.dst === '10.244.9.0/24'), 30_000, 'released when node9 is gone'));
+});
+
+test.serial('kmesh-ipsec node cleanup removes exactly our objects, filters, pins and KmeshNodeInfo', async (t) => {
+  const { cluster } = t.context;
+  const n3 = cluster.nodes[2]!;
+  await cluster.stopDaemon(n3, 'SIGTERM');
+  // Someone else's IPsec config on the same node: same mark, another reqid.
+  await n3.ns.exec(['ip', 'xfrm', 'policy', 'add', 'src', '0.0.0.0/0', 'dst', '10.99.0.0/16', 'dir', 'out', 'mark', '0xe0', 'mask', '0xffffffff',
+    'tmpl', 'src', n3.ip, 'dst', '192.168.77.99', 'proto', 'esp', 'reqid', '1', 'mode', 'tunnel']);
+  t.true((await ownedPolicies(n3)).length > 0);
+  t.true(pinnedMaps(cluster, n3).peerCidrs.length > 0);
+  const r = await n3.ns.exec([process.execPath, CLI, '--kubeconfig', n3.kubeconfigPath, 'node', 'cleanup', '--node-name', n3.name, '--bpffs-root', n3.pinRoot], { allowFailure: true });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^removed \d+ xfrm policies, 0 xfrm states, 2 tc filters, 6 pins, KmeshNodeInfo deleted\n$/);
+  t.deepEqual(await ownedPolicies(n3), []);
+  t.regex((await n3.ns.exec(['ip', 'xfrm', 'policy', 'list', 'dst', '10.99.0.0/16'])).stdout, /reqid 1 /, 'the foreign policy stays');
+  t.deepEqual(await programsOn(n3, 'eth0'), []);
+  t.deepEqual(await programsOn(n3, n3.pods[0]!.hostIf), []);
+  t.false(existsSync(cluster.daemonOptions(n3).pinDir), 'the pin directory is gone');
+  t.is(cluster.nodeInfo(n3.name), undefined);
 });

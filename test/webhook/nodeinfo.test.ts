@@ -186,6 +186,16 @@ test('DELETE: own node and admins yes, other nodes no', async (t) => {
   t.is(m.patch, undefined);
 });
 
+test('DELETE by the garbage collector (the Node is gone) and the namespace controller: allowed; they may write nothing', async (t) => {
+  const old = kni('node-b', kniSpec(NODE_B));
+  for (const username of ['system:serviceaccount:kube-system:generic-garbage-collector', 'system:serviceaccount:kube-system:namespace-controller']) {
+    const user = { username, groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] };
+    t.true((await validate({ operation: 'DELETE', oldObject: old, user })).allowed, `${username} deletes`);
+    const write = await validate({ operation: 'UPDATE', object: old, oldObject: old, user });
+    t.false(write.allowed, `${username} may not write`);
+  }
+});
+
 test('status subresource: identity still applies, nothing is stamped', async (t) => {
   const object = kni('node-b', kniSpec(NODE_B));
   const own = await admit({ operation: 'UPDATE', subResource: 'status', object, oldObject: object, user: nodeAgent('node-b') });
