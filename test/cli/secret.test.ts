@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseIpsecSecret } from '../../core/secret.js';
 import { keyFingerprint } from '../../core/fingerprint.js';
-import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
+import { type KubeDouble, startKubeDouble } from '../../localapi/index.js';
 import { cli } from '../helpers/cli.js';
 
 function stored(double: KubeDouble) {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { AEAD_ALGORITHM, DEFAULT_ICV_BITS } from '../../core/constants.js';
 import { keyFingerprint } from '../../core/fingerprint.js';
 import { type IpsecKey, parseIpsecSecret, renderIpsecSecret } from '../../core/secret.js';
-import { type KubeDouble, type KubeDoubleOptions, startKubeDouble } from '../kube-double/index.js';
+import { type KubeDouble, type KubeDoubleOptions, startKubeDouble } from '../../localapi/index.js';
 import { cli } from '../helpers/cli.js';
 import { type NodeInfoSeed, nodeInfo, stampKey } from '../helpers/node-infos.js';
 

@@ -29,7 +29,7 @@ import { identityPolicy } from '../../webhook/identity.js';
 import { type RunningWebhook, runWebhook } from '../../webhook/runtime.js';
 import { createVethPair, type Netns, type NetnsFactory, run } from '../helpers/netns.js';
 import { type Bpffs, mountBpffs } from '../bpf/helpers.js';
-import { type KubeDouble, type KubeObject, startKubeDouble } from '../kube-double/index.js';
+import { type KubeDouble, type KubeObject, startKubeDouble } from '../../localapi/index.js';
 import { ApiGateway, NODE_API_PORT, RELAY_PROGRAM } from './api-relay.js';
 import type { HybridDaemonConfig } from './hybrid-daemon.js';
 import { writeProjectedVolume } from './projected-volume.js';

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { KubeDouble } from '../kube-double/index.js';
+import type { KubeDouble } from '../../localapi/index.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const run = promisify(execFile);

@@ -7,8 +7,8 @@
  */
 import test from 'ava';
 import { join } from 'node:path';
-import { type KubeDouble, defineResource, startKubeDouble } from '../kube-double/index.js';
-import { kubectl } from '../kube-double/kubectl.js';
+import { type KubeDouble, defineResource, startKubeDouble } from '../../localapi/index.js';
+import { kubectl } from '../localapi/kubectl.js';
 import { type KubeObject, type Renders, renderAll } from './render.js';
 
 const kind = (group: string, version: string, k: string, plural: string, namespaced = true) => defineResource({ group, version, kind: k, plural, namespaced });

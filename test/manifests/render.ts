@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { MANIFESTS_DIR } from '../../webhook/configurations.js';
-import { kubectlBinary } from '../kube-double/kubectl.js';
+import { kubectlBinary } from '../localapi/kubectl.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));

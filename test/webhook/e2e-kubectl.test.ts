@@ -21,8 +21,8 @@ import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { KmeshNodeInfoSpec } from '../../core/nodeinfo.js';
 import { importStampJwks, verifyStamp } from '../../core/stamp.js';
 import { WebhookNames, loadWebhookConfigurations } from '../../webhook/configurations.js';
-import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
-import { kubectl } from '../kube-double/kubectl.js';
+import { type KubeDouble, startKubeDouble } from '../../localapi/index.js';
+import { kubectl } from '../localapi/kubectl.js';
 import { httpsCall, freePort } from './helpers.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');

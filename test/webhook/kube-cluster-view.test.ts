@@ -6,8 +6,8 @@
 import test from 'ava';
 import { pino } from 'pino';
 import { KubeClusterView } from '../../webhook/kube-cluster-view.js';
-import { kubeConfigFor } from '../kube-double/clients.js';
-import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
+import { kubeConfigFor } from '../localapi/clients.js';
+import { type KubeDouble, startKubeDouble } from '../../localapi/index.js';
 
 const BOOT = '6f1a8a1c-2b3d-4e5f-8a9b-0c1d2e3f4a5b';
 const kni = (name: string, spi: number, ip: string) => ({

@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import type { KubeDouble } from './index.js';
+import type { KubeDouble } from '../../localapi/index.js';
 
 export interface KubectlResult {
   code: number;

@@ -5,7 +5,7 @@ import { CoreV1Api, CustomObjectsApi, type V1Node } from '@kubernetes/client-nod
 import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
 import { apiFailure } from './api-failure.js';
 import { kubeConfigFor, rawRequest } from './clients.js';
-import { startKubeDouble, type KubeDouble, type KubeObject } from './index.js';
+import { startKubeDouble, type KubeDouble, type KubeObject } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 import { startWebhookServer, type TestWebhookServer } from './webhook-server.js';
 

@@ -6,7 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { CoreV1Api, CustomObjectsApi, makeInformer, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
 import { kubeConfigFor, rawRequest } from './clients.js';
-import { startKubeDouble, type KubeObject } from './index.js';
+import { startKubeDouble, type KubeObject } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 
 const NS = 'kmesh-system';

@@ -3,7 +3,7 @@ import test from 'ava';
 import { createServer, type AddressInfo } from 'node:net';
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { kubeConfigFor } from './clients.js';
-import { createCertificateAuthority, startKubeDouble, type KubeDouble, type KubeObject } from './index.js';
+import { createCertificateAuthority, startKubeDouble, type KubeDouble, type KubeObject } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 import { startWebhookServer, type AdmissionRequest, type TestWebhookServer, type WebhookVerdict } from './webhook-server.js';
 

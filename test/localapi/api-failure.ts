@@ -1,7 +1,7 @@
 /** The metav1.Status behind a failed client-node call, for tests asserting on server errors. */
 
 import { ApiException } from '@kubernetes/client-node';
-import type { Status } from './status.js';
+import type { Status } from '../../localapi/status.js';
 
 export async function apiFailure(p: Promise<unknown>): Promise<{ code: number; status: Status }> {
   const err: unknown = await p.then(() => undefined, (e: unknown) => e);

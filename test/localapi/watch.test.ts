@@ -2,7 +2,7 @@
 import test from 'ava';
 import { CoreV1Api, makeInformer, Watch, type V1Secret } from '@kubernetes/client-node';
 import { kubeConfigFor } from './clients.js';
-import { startKubeDouble, type KubeDouble } from './index.js';
+import { startKubeDouble, type KubeDouble } from '../../localapi/index.js';
 
 let double: KubeDouble;
 let core: CoreV1Api;

@@ -6,8 +6,8 @@
 
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createCertificateAuthority, type CertificateAuthority } from './pki.js';
-import type { JsonObject, KubeObject } from './types.js';
+import { createCertificateAuthority, type CertificateAuthority } from '../../localapi/pki.js';
+import type { JsonObject, KubeObject } from '../../localapi/types.js';
 
 /** The `request` of an AdmissionReview as the double (or a real apiserver) sends it. */
 export interface AdmissionRequest {

@@ -4,7 +4,7 @@ import test from 'ava';
 import { CoreV1Api, ListWatch, PatchStrategy, Watch, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { apiFailure } from './api-failure.js';
 import { kubeConfigFor } from './clients.js';
-import { startKubeDouble, type KubeDouble } from './index.js';
+import { startKubeDouble, type KubeDouble } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 
 let double: KubeDouble;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { startKubeDouble, type KubeDouble } from './index.js';
+import { startKubeDouble, type KubeDouble } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 
 let double: KubeDouble;

@@ -3,7 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { KubeDouble } from './index.js';
+import type { KubeDouble } from '../../localapi/index.js';
 
 export function kubeConfigFor(double: Pick<KubeDouble, 'kubeconfig'>, username?: string): KubeConfig {
   const kc = new KubeConfig();

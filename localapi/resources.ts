@@ -3,7 +3,7 @@
  * `resources` to startKubeDouble for a test-local kind).
  */
 
-import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
+import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../core/constants.js';
 import { asString, isRecord } from './json.js';
 import { AGE_COLUMN, NAME_COLUMN, customResource, defineResource, type ResourceType } from './resource-type.js';
 import { EVENT_COLUMNS, EVENT_FIELDS, NODE_COLUMNS, POD_COLUMNS, POD_FIELDS } from './printers.js';

@@ -5,8 +5,8 @@ import {
 } from '@kubernetes/client-node';
 import { KNI_GROUP, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
 import { kubeConfigFor, rawRequest } from './clients.js';
-import { startKubeDouble, type KubeDouble } from './index.js';
-import type { Status } from './status.js';
+import { startKubeDouble, type KubeDouble } from '../../localapi/index.js';
+import type { Status } from '../../localapi/status.js';
 
 const NS = 'kmesh-system';
 let double: KubeDouble;
