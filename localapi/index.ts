@@ -1,7 +1,8 @@
 /**
- * kube-double: an in-process stand-in for kube-apiserver that speaks the real REST protocol
+ * The local Kubernetes API: an in-process stand-in for kube-apiserver that speaks the real REST protocol
  * (HTTPS, bearer tokens, discovery, OpenAPI v3 stubs, CRUD/PATCH/WATCH, metav1.Status errors,
- * admission webhooks), for tests only. See README.md for what is faithful and what is not.
+ * admission webhooks), for labs and tests: single process, in memory, never for production.
+ * See README.md for what is faithful and what is not.
  */
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,13 +23,13 @@ import { defaultResources } from './resources.js';
 import { listen } from './server.js';
 import { ServiceMap, type ServiceResolver, type ServiceTarget } from './service-map.js';
 import { ObjectStore } from './store.js';
-import { KubeDoubleStore } from './store-api.js';
+import { LocalApiStore } from './store-api.js';
 import type { KubeObject, UserInfo } from './types.js';
 import type { WatchRegistry } from './watch.js';
 
 export type { AuthorizationRequest, Authorizer } from './auth.js';
 export type { ChangeEvent } from './store-api.js';
-export { KubeDoubleStore } from './store-api.js';
+export { LocalApiStore } from './store-api.js';
 export type { ServiceRef, ServiceResolver, ServiceTarget } from './service-map.js';
 export type { KubeObject, ObjectMeta, UserInfo } from './types.js';
 export { customResource, defineResource, type ResourceType } from './resource-type.js';
@@ -37,10 +38,10 @@ export { createCertificateAuthority, type CertificateAndKey, type CertificateAut
 /** Namespaces every cluster has. */
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
-export interface KubeDoubleOptions {
+export interface LocalApiOptions {
   /**
    * Bearer token -> user. The first entry is the default user of `kubeconfig()` and friends.
-   * Default: one user "kube-double-admin" (groups system:masters, system:authenticated) with a
+   * Default: one user "local-api-admin" (groups system:masters, system:authenticated) with a
    * random token.
    */
   users?: Record<string, UserInfo>;
@@ -76,13 +77,13 @@ export interface KubeDoubleOptions {
   ipAddresses?: string[];
 }
 
-export interface KubeDouble {
+export interface LocalApi {
   /** https://<host>:<port>, also the server of every kubeconfig. */
   readonly url: string;
   /** PEM of the CA that signed the serving certificate (also inside every kubeconfig). */
   readonly caPem: string;
   /** Direct state access and change notifications for tests (no HTTP, no admission). */
-  readonly store: KubeDoubleStore;
+  readonly store: LocalApiStore;
   /** Usernames known to the double, default user first. */
   readonly usernames: readonly string[];
   /** kubeconfig YAML for `username` (default: the first user), optionally with a context namespace. */
@@ -125,14 +126,14 @@ export interface KubeDouble {
 function defaultUsers(): Record<string, UserInfo> {
   return {
     [randomBytes(16).toString('hex')]: {
-      username: 'kube-double-admin',
-      uid: 'kube-double-admin-uid',
+      username: 'local-api-admin',
+      uid: 'local-api-admin-uid',
       groups: ['system:masters', 'system:authenticated'],
     },
   };
 }
 
-async function seed(store: KubeDoubleStore, namespaces: readonly string[], objects: readonly KubeObject[]): Promise<void> {
+async function seed(store: LocalApiStore, namespaces: readonly string[], objects: readonly KubeObject[]): Promise<void> {
   for (const name of namespaces) {
     if (store.get('namespaces', undefined, name) === undefined) {
       await store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
@@ -144,7 +145,7 @@ async function seed(store: KubeDoubleStore, namespaces: readonly string[], objec
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
 /** Where to bind, what to tell clients, and the names the serving certificate must carry. */
-function addressing(options: KubeDoubleOptions): { host: string; advertise: string; dnsNames: string[]; ipAddresses: string[] } {
+function addressing(options: LocalApiOptions): { host: string; advertise: string; dnsNames: string[]; ipAddresses: string[] } {
   const host = options.host ?? '127.0.0.1';
   const extra = options.ipAddresses ?? [];
   const wildcard = WILDCARDS.has(host);
@@ -160,14 +161,14 @@ function addressing(options: KubeDoubleOptions): { host: string; advertise: stri
 }
 
 /** Starts a kube-apiserver double on https://127.0.0.1:<random port> (see `host`, `port`). */
-export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<KubeDouble> {
+export async function startLocalApi(options: LocalApiOptions = {}): Promise<LocalApi> {
   const where = addressing(options);
-  const ca = createCertificateAuthority('kube-double-ca');
+  const ca = createCertificateAuthority('local-api-ca');
   const serving = ca.issue({ commonName: 'kube-apiserver', dnsNames: where.dnsNames, ipAddresses: where.ipAddresses });
   const users = options.users ?? defaultUsers();
   const tokens = new Map(Object.entries(users));
   const usernames = [...tokens.values()].map((u) => u.username);
-  if (usernames.length === 0 && options.anonymous !== true) throw new Error('kube-double: no users and anonymous access off');
+  if (usernames.length === 0 && options.anonymous !== true) throw new Error('local API: no users and anonymous access off');
 
   const table = new ResourceTable([...defaultResources(), ...(options.extraResources ?? [])]);
   const objectStore = new ObjectStore(options.historySize ?? 1000);
@@ -184,7 +185,7 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
     },
     services,
   });
-  const store = new KubeDoubleStore(objectStore, table);
+  const store = new LocalApiStore(objectStore, table);
   await seed(store, [...SYSTEM_NAMESPACES, ...(options.namespaces ?? ['kmesh-system'])], options.objects ?? []);
   const registry = new Registry(objectStore, table, admission);
   const collector = new GarbageCollector(objectStore, table, registry);
@@ -213,7 +214,7 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
   const tokenFor = (username?: string): string => {
     const wanted = username ?? usernames[0];
     for (const [token, user] of tokens) if (user.username === wanted) return token;
-    throw new Error(`kube-double: unknown user "${wanted ?? ''}"`);
+    throw new Error(`local API: unknown user "${wanted ?? ''}"`);
   };
   const kubeconfig = (username?: string, opts: { namespace?: string } = {}): string => {
     const name = username ?? usernames[0] ?? '';
@@ -232,7 +233,7 @@ export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<
       const name = username ?? usernames[0] ?? '';
       let path = paths.get(name);
       if (path === undefined) {
-        tempDir ??= mkdtempSync(join(tmpdir(), 'kube-double-'));
+        tempDir ??= mkdtempSync(join(tmpdir(), 'local-api-'));
         path = join(tempDir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.kubeconfig`);
         writeFileSync(path, kubeconfig(name), { mode: 0o600 });
         paths.set(name, path);

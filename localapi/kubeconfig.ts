@@ -11,7 +11,7 @@ export interface KubeconfigOptions {
   namespace?: string;
 }
 
-export const CLUSTER_NAME = 'kube-double';
+export const CLUSTER_NAME = 'local-api';
 
 export function kubeconfigYaml(o: KubeconfigOptions): string {
   const context = `${o.username}@${CLUSTER_NAME}`;

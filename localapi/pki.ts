@@ -44,7 +44,7 @@ function baseCertificate(publicPem: string, commonName: string, validityDays: nu
   return cert;
 }
 
-export function createCertificateAuthority(commonName = 'kube-double-ca'): CertificateAuthority {
+export function createCertificateAuthority(commonName = 'local-api-ca'): CertificateAuthority {
   const keys = newKeyPair();
   const caKey = forge.pki.privateKeyFromPem(keys.privatePem);
   const caCert = baseCertificate(keys.publicPem, commonName, 30);

@@ -9,7 +9,7 @@ export class ResourceTable {
     const seen = new Set<string>();
     for (const rt of resources) {
       const key = `${rt.plural}.${rt.group}`;
-      if (seen.has(key)) throw new Error(`kube-double: resource ${key} defined twice`);
+      if (seen.has(key)) throw new Error(`local API: resource ${key} defined twice`);
       seen.add(key);
     }
     this.all = resources;
@@ -34,7 +34,7 @@ export class ResourceTable {
     );
     const [only] = matches;
     if (matches.length !== 1 || only === undefined) {
-      throw new Error(`kube-double: resource reference "${ref}" matches ${matches.length} kinds`);
+      throw new Error(`local API: resource reference "${ref}" matches ${matches.length} kinds`);
     }
     return only;
   }

@@ -1,6 +1,6 @@
 /**
  * The kinds the double serves out of the box. Add a kind with one more entry here (or pass
- * `resources` to startKubeDouble for a test-local kind).
+ * `resources` to startLocalApi for a test-local kind).
  */
 
 import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../core/constants.js';

@@ -39,12 +39,12 @@ function toChange(e: StoreEvent): ChangeEvent {
   return change;
 }
 
-export class KubeDoubleStore {
+export class LocalApiStore {
   private readonly store: ObjectStore;
   private readonly table: ResourceTable;
   private readonly registry: Registry;
 
-  /** @internal built by startKubeDouble. */
+  /** @internal built by startLocalApi. */
   constructor(store: ObjectStore, table: ResourceTable) {
     this.store = store;
     this.table = table;
@@ -52,7 +52,7 @@ export class KubeDoubleStore {
   }
 
   private context(): WriteContext {
-    return { user: { username: 'system:kube-double' }, dryRun: false, fieldManager: undefined, fieldValidation: 'Ignore', warnings: [], keepStatus: true };
+    return { user: { username: 'system:local-api' }, dryRun: false, fieldManager: undefined, fieldValidation: 'Ignore', warnings: [], keepStatus: true };
   }
 
   /**
@@ -76,7 +76,7 @@ export class KubeDoubleStore {
    */
   async put(obj: KubeObject): Promise<KubeObject> {
     const rt = this.table.byKind(obj.apiVersion ?? '', obj.kind ?? '');
-    if (rt === undefined) throw new Error(`kube-double: no resource for ${obj.apiVersion ?? ''}/${obj.kind ?? ''}`);
+    if (rt === undefined) throw new Error(`local API: no resource for ${obj.apiVersion ?? ''}/${obj.kind ?? ''}`);
     const namespace = rt.namespaced ? (obj.metadata.namespace ?? 'default') : '';
     const name = obj.metadata.name ?? '';
     const existing = name === '' ? undefined : this.store.get(rt, namespace, name);
@@ -145,7 +145,7 @@ export class KubeDoubleStore {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         unsubscribe();
-        reject(new Error(`kube-double: no ${resourceName(rt)} matched within ${timeoutMs} ms`));
+        reject(new Error(`local API: no ${resourceName(rt)} matched within ${timeoutMs} ms`));
       }, timeoutMs);
       const unsubscribe = this.store.subscribe((e) => {
         if (e.resource === rt && e.type !== 'DELETED' && predicate(e.object)) {
@@ -167,7 +167,7 @@ export class KubeDoubleStore {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         unsubscribe();
-        reject(new Error(`kube-double: ${resourceName(rt)} "${name}" still exists after ${timeoutMs} ms`));
+        reject(new Error(`local API: ${resourceName(rt)} "${name}" still exists after ${timeoutMs} ms`));
       }, timeoutMs);
       const unsubscribe = this.store.subscribe((e) => {
         if (e.resource === rt && e.type === 'DELETED' && e.object.metadata.name === name && (!rt.namespaced || e.object.metadata.namespace === namespace)) {

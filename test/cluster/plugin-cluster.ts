@@ -29,7 +29,7 @@ import { identityPolicy } from '../../webhook/identity.js';
 import { type RunningWebhook, runWebhook } from '../../webhook/runtime.js';
 import { createVethPair, type Netns, type NetnsFactory, run } from '../helpers/netns.js';
 import { type Bpffs, mountBpffs } from '../bpf/helpers.js';
-import { type KubeDouble, type KubeObject, startKubeDouble } from '../../localapi/index.js';
+import { type LocalApi, type KubeObject, startLocalApi } from '../../localapi/index.js';
 import { ApiGateway, NODE_API_PORT, RELAY_PROGRAM } from './api-relay.js';
 import type { HybridDaemonConfig } from './hybrid-daemon.js';
 import { writeProjectedVolume } from './projected-volume.js';
@@ -88,7 +88,7 @@ export interface ClusterOptions {
 }
 
 export class PluginCluster {
-  readonly double: KubeDouble;
+  readonly double: LocalApi;
   readonly gateway: ApiGateway;
   readonly webhook: RunningWebhook;
   readonly wire: Netns;
@@ -101,7 +101,7 @@ export class PluginCluster {
   readonly #netns: NetnsFactory;
   readonly #removed: NodeHandle[] = [];
 
-  private constructor(init: { double: KubeDouble; gateway: ApiGateway; webhook: RunningWebhook; wire: Netns; dir: string; jwksPath: string; options: ClusterOptions; netns: NetnsFactory; bpffs: Bpffs }) {
+  private constructor(init: { double: LocalApi; gateway: ApiGateway; webhook: RunningWebhook; wire: Netns; dir: string; jwksPath: string; options: ClusterOptions; netns: NetnsFactory; bpffs: Bpffs }) {
     this.bpffs = init.bpffs;
     this.double = init.double;
     this.gateway = init.gateway;
@@ -129,7 +129,7 @@ export class PluginCluster {
         extra: { 'authentication.kubernetes.io/node-name': [`node${i}`] },
       };
     }
-    const double = await startKubeDouble({
+    const double = await startLocalApi({
       users,
       namespaces: ['kmesh-system'],
       objects: [

@@ -2,14 +2,14 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { KubeDouble } from '../../localapi/index.js';
+import type { LocalApi } from '../../localapi/index.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const run = promisify(execFile);
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
-export async function cli(double: KubeDouble | string, ...args: string[]): Promise<CliResult> {
+export async function cli(double: LocalApi | string, ...args: string[]): Promise<CliResult> {
   const kubeconfig = typeof double === 'string' ? double : double.kubeconfigPath();
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, '--kubeconfig', kubeconfig, ...args], { env: { ...process.env, KUBECONFIG: '' } });

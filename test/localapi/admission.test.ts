@@ -3,19 +3,19 @@ import test from 'ava';
 import { createServer, type AddressInfo } from 'node:net';
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { kubeConfigFor } from './clients.js';
-import { createCertificateAuthority, startKubeDouble, type KubeDouble, type KubeObject } from '../../localapi/index.js';
+import { createCertificateAuthority, startLocalApi, type LocalApi, type KubeObject } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 import { startWebhookServer, type AdmissionRequest, type TestWebhookServer, type WebhookVerdict } from './webhook-server.js';
 
 const SERVICE = { namespace: 'kmesh-system', name: 'kmesh-webhook' };
 const SERVICE_HOST = 'kmesh-webhook.kmesh-system.svc';
 
-let double: KubeDouble;
+let double: LocalApi;
 let hook: TestWebhookServer;
 let core: CoreV1Api;
 
 test.before(async () => {
-  double = await startKubeDouble({ namespaces: ['kmesh-system', 'adm'] });
+  double = await startLocalApi({ namespaces: ['kmesh-system', 'adm'] });
   hook = await startWebhookServer({ dnsNames: [SERVICE_HOST], handler: () => ({ allowed: true }) });
   double.mapService(SERVICE, { port: hook.port });
   core = kubeConfigFor(double).makeApiClient(CoreV1Api);
@@ -137,7 +137,7 @@ test.serial('a validating denial reaches kubectl verbatim, with the AdmissionRev
     name: 'denied',
     namespace: 'adm',
     operation: 'CREATE',
-    userInfo: { username: 'kube-double-admin', uid: 'kube-double-admin-uid', groups: ['system:masters', 'system:authenticated'] },
+    userInfo: { username: 'local-api-admin', uid: 'local-api-admin-uid', groups: ['system:masters', 'system:authenticated'] },
     oldObject: null,
     dryRun: false,
     options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1', fieldManager: 'kubectl-client-side-apply', fieldValidation: 'Strict' },

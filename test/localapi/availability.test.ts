@@ -6,7 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { CoreV1Api, CustomObjectsApi, makeInformer, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
 import { kubeConfigFor, rawRequest } from './clients.js';
-import { startKubeDouble, type KubeObject } from '../../localapi/index.js';
+import { startLocalApi, type KubeObject } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 
 const NS = 'kmesh-system';
@@ -32,7 +32,7 @@ function peerCertificate(host: string, port: number, ca: string): Promise<PeerCe
 
 test('listens on a given address and port, with the extra IP SANs in its certificate', async (t) => {
   const port = await freePort('127.0.0.2');
-  const double = await startKubeDouble({ host: '127.0.0.2', port, ipAddresses: ['192.168.0.254'] });
+  const double = await startLocalApi({ host: '127.0.0.2', port, ipAddresses: ['192.168.0.254'] });
   try {
     t.is(double.url, `https://127.0.0.2:${port}`);
     t.true(double.kubeconfig().includes(`server: https://127.0.0.2:${port}`));
@@ -56,7 +56,7 @@ interface Kni extends KubernetesObject {
 }
 
 test('suspend drops and refuses connections; after resume an informer catches up from its resourceVersion, or relists after 410', async (t) => {
-  const double = await startKubeDouble();
+  const double = await startLocalApi();
   const kni = (name: string, spi: number): KubeObject => ({ apiVersion: `${KNI_GROUP}/${KNI_VERSION}`, kind: KNI_KIND, metadata: { name, namespace: NS }, spec: { spi } });
   await double.store.put(kni('before', 1));
   const kc = kubeConfigFor(double);

@@ -3,9 +3,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { KubeDouble } from '../../localapi/index.js';
+import type { LocalApi } from '../../localapi/index.js';
 
-export function kubeConfigFor(double: Pick<KubeDouble, 'kubeconfig'>, username?: string): KubeConfig {
+export function kubeConfigFor(double: Pick<LocalApi, 'kubeconfig'>, username?: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromString(double.kubeconfig(username));
   return kc;
@@ -23,7 +23,7 @@ export interface RawResponse {
  * bodies) that client libraries hide. `token: null` sends no Authorization header.
  */
 export function rawRequest(
-  double: Pick<KubeDouble, 'url' | 'caPem' | 'tokenFor'>,
+  double: Pick<LocalApi, 'url' | 'caPem' | 'tokenFor'>,
   method: string,
   path: string,
   options: { token?: string | null; body?: string; headers?: Record<string, string> } = {},

@@ -5,16 +5,16 @@ import {
 } from '@kubernetes/client-node';
 import { KNI_GROUP, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
 import { kubeConfigFor, rawRequest } from './clients.js';
-import { startKubeDouble, type KubeDouble } from '../../localapi/index.js';
+import { startLocalApi, type LocalApi } from '../../localapi/index.js';
 import type { Status } from '../../localapi/status.js';
 
 const NS = 'kmesh-system';
-let double: KubeDouble;
+let double: LocalApi;
 let core: CoreV1Api;
 let custom: CustomObjectsApi;
 
 test.before(async () => {
-  double = await startKubeDouble({
+  double = await startLocalApi({
     users: {
       'admin-token': { username: 'admin', uid: 'u-admin', groups: ['system:masters', 'system:authenticated'] },
       'viewer-token': { username: 'viewer', groups: ['system:authenticated'] },

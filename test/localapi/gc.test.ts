@@ -5,19 +5,19 @@ import { CoreV1Api, CustomObjectsApi, type V1Node } from '@kubernetes/client-nod
 import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
 import { apiFailure } from './api-failure.js';
 import { kubeConfigFor, rawRequest } from './clients.js';
-import { startKubeDouble, type KubeDouble, type KubeObject } from '../../localapi/index.js';
+import { startLocalApi, type LocalApi, type KubeObject } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 import { startWebhookServer, type TestWebhookServer } from './webhook-server.js';
 
 const NS = 'kmesh-system';
 const KNI = 'kmeshnodeinfos.kmesh.net';
-let double: KubeDouble;
+let double: LocalApi;
 let core: CoreV1Api;
 let custom: CustomObjectsApi;
 let hook: TestWebhookServer;
 
 test.before(async () => {
-  double = await startKubeDouble();
+  double = await startLocalApi();
   const kc = kubeConfigFor(double);
   core = kc.makeApiClient(CoreV1Api);
   custom = kc.makeApiClient(CustomObjectsApi);

@@ -4,15 +4,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { startKubeDouble, type KubeDouble } from '../../localapi/index.js';
+import { startLocalApi, type LocalApi } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 
-let double: KubeDouble;
+let double: LocalApi;
 let dir: string;
 
 test.before(async () => {
-  double = await startKubeDouble({ namespaces: ['kmesh-system', 'k1', 'k2', 'k3'] });
-  dir = mkdtempSync(join(tmpdir(), 'kube-double-kubectl-'));
+  double = await startLocalApi({ namespaces: ['kmesh-system', 'k1', 'k2', 'k3'] });
+  dir = mkdtempSync(join(tmpdir(), 'local-api-kubectl-'));
 });
 
 test.after.always(async () => {

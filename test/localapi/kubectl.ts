@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import type { KubeDouble } from '../../localapi/index.js';
+import type { LocalApi } from '../../localapi/index.js';
 
 export interface KubectlResult {
   code: number;
@@ -26,7 +26,7 @@ export function kubectlBinary(): string {
   return process.env.KUBECTL ?? '/usr/bin/kubectl';
 }
 
-export function kubectl(double: Pick<KubeDouble, 'kubeconfigPath'>, args: readonly string[], options: KubectlOptions = {}): Promise<KubectlResult> {
+export function kubectl(double: Pick<LocalApi, 'kubeconfigPath'>, args: readonly string[], options: KubectlOptions = {}): Promise<KubectlResult> {
   const kubeconfig = double.kubeconfigPath(options.user);
   const env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dirname(kubeconfig), 'kubectl-cache') };
   return new Promise((resolve, reject) => {

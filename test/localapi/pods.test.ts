@@ -4,14 +4,14 @@ import test from 'ava';
 import { CoreV1Api, ListWatch, PatchStrategy, Watch, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { apiFailure } from './api-failure.js';
 import { kubeConfigFor } from './clients.js';
-import { startKubeDouble, type KubeDouble } from '../../localapi/index.js';
+import { startLocalApi, type LocalApi } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 
-let double: KubeDouble;
+let double: LocalApi;
 let core: CoreV1Api;
 
 test.before(async () => {
-  double = await startKubeDouble({
+  double = await startLocalApi({
     namespaces: ['apps', 'other'],
     objects: [
       {

@@ -5,7 +5,7 @@ import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/c
 import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
 import { apiFailure } from './api-failure.js';
 import { kubeConfigFor, rawRequest } from './clients.js';
-import { startKubeDouble, type AuthorizationRequest, type KubeDouble, type KubeObject } from '../../localapi/index.js';
+import { startLocalApi, type AuthorizationRequest, type LocalApi, type KubeObject } from '../../localapi/index.js';
 import { kubectl } from './kubectl.js';
 import { startWebhookServer, type TestWebhookServer } from './webhook-server.js';
 
@@ -13,7 +13,7 @@ const NS = 'kmesh-system';
 const STATUS_WRITER = 'system:serviceaccount:kmesh-system:status-writer';
 const SPEC_WRITER = 'spec-writer';
 const asked: AuthorizationRequest[] = [];
-let double: KubeDouble;
+let double: LocalApi;
 let hook: TestWebhookServer;
 let admin: CustomObjectsApi;
 
@@ -32,7 +32,7 @@ const webhookConfig = (kind: 'Mutating' | 'Validating', path: string, resources:
 });
 
 test.before(async () => {
-  double = await startKubeDouble({
+  double = await startLocalApi({
     users: {
       'admin-token': { username: 'admin', groups: ['system:masters', 'system:authenticated'] },
       'status-token': { username: STATUS_WRITER, groups: ['system:serviceaccounts', 'system:authenticated'] },

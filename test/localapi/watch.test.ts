@@ -2,14 +2,14 @@
 import test from 'ava';
 import { CoreV1Api, makeInformer, Watch, type V1Secret } from '@kubernetes/client-node';
 import { kubeConfigFor } from './clients.js';
-import { startKubeDouble, type KubeDouble } from '../../localapi/index.js';
+import { startLocalApi, type LocalApi } from '../../localapi/index.js';
 
-let double: KubeDouble;
+let double: LocalApi;
 let core: CoreV1Api;
 let watcher: Watch;
 
 test.before(async () => {
-  double = await startKubeDouble({ namespaces: ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'], bookmarkIntervalMs: 150 });
+  double = await startLocalApi({ namespaces: ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'], bookmarkIntervalMs: 150 });
   const kc = kubeConfigFor(double);
   core = kc.makeApiClient(CoreV1Api);
   watcher = new Watch(kc);

@@ -7,7 +7,7 @@
  */
 import test from 'ava';
 import { join } from 'node:path';
-import { type KubeDouble, defineResource, startKubeDouble } from '../../localapi/index.js';
+import { type LocalApi, defineResource, startLocalApi } from '../../localapi/index.js';
 import { kubectl } from '../localapi/kubectl.js';
 import { type KubeObject, type Renders, renderAll } from './render.js';
 
@@ -28,12 +28,12 @@ const CLUSTER_KINDS = [
 const CERT_MANAGER_KINDS = [kind('cert-manager.io', 'v1', 'Issuer', 'issuers'), kind('cert-manager.io', 'v1', 'Certificate', 'certificates')];
 
 let r: Renders;
-let withCertManager: KubeDouble;
-let withoutCertManager: KubeDouble;
+let withCertManager: LocalApi;
+let withoutCertManager: LocalApi;
 test.before(async () => {
   r = await renderAll();
-  withCertManager = await startKubeDouble({ extraResources: [...CLUSTER_KINDS, ...CERT_MANAGER_KINDS], namespaces: [] });
-  withoutCertManager = await startKubeDouble({ extraResources: CLUSTER_KINDS, namespaces: [] });
+  withCertManager = await startLocalApi({ extraResources: [...CLUSTER_KINDS, ...CERT_MANAGER_KINDS], namespaces: [] });
+  withoutCertManager = await startLocalApi({ extraResources: CLUSTER_KINDS, namespaces: [] });
 });
 test.after.always(async () => {
   await Promise.all([withCertManager.close(), withoutCertManager.close(), r.cleanup()]);

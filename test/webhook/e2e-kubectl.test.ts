@@ -21,7 +21,7 @@ import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { KmeshNodeInfoSpec } from '../../core/nodeinfo.js';
 import { importStampJwks, verifyStamp } from '../../core/stamp.js';
 import { WebhookNames, loadWebhookConfigurations } from '../../webhook/configurations.js';
-import { type KubeDouble, startKubeDouble } from '../../localapi/index.js';
+import { type LocalApi, startLocalApi } from '../../localapi/index.js';
 import { kubectl } from '../localapi/kubectl.js';
 import { httpsCall, freePort } from './helpers.js';
 
@@ -41,7 +41,7 @@ const node = (name: string, ip: string, cidr: string) => ({
   status: { addresses: [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }] },
 });
 
-let double: KubeDouble;
+let double: LocalApi;
 let dir: string;
 let webhook: ChildProcess;
 let webhookExit: Promise<number | null>;
@@ -51,7 +51,7 @@ let logs = '';
 
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kmesh-e2e-'));
-  double = await startKubeDouble({
+  double = await startLocalApi({
     users: {
       'admin-token': { username: ADMIN, groups: ['system:masters', 'system:authenticated'] },
       'webhook-token': { username: WEBHOOK_SA, groups: ['system:serviceaccounts', 'system:authenticated'] },
