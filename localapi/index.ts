@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isIP, type Server } from 'node:net';
 import { WebhookAdmission } from './admission.js';
 import type { Authorizer } from './auth.js';
 import type { ServerVersion } from './discovery.js';
@@ -119,6 +119,11 @@ export interface LocalApi {
    * (or get 410 if `compactHistory()` was called meanwhile).
    */
   resume(): Promise<void>;
+  /**
+   * Serves the connections another listener accepts too (same TLS, users, state), e.g. a
+   * socket listening on 127.0.0.1 of another network namespace; see `RunningServer.alsoServe`.
+   */
+  alsoServe(listener: Server): void;
   /** Ends open watches and connections, stops the server and removes temp files. */
   close(): Promise<void>;
 }
@@ -261,6 +266,9 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
     async resume() {
       await server.resume();
       collector.resume();
+    },
+    alsoServe(listener) {
+      server.alsoServe(listener);
     },
     async close() {
       collector.stop();

@@ -33,7 +33,8 @@ export interface TableColumn {
   format?: string;
   description: string;
   priority?: number;
-  cell(obj: KubeObject, now: Date): string | number | boolean;
+  /** null renders as kubectl's <none> (a CRD column whose JSONPath found nothing). */
+  cell(obj: KubeObject, now: Date): string | number | boolean | null;
 }
 
 export interface ResourceType {

@@ -3,9 +3,9 @@
  * `resources` to startLocalApi for a test-local kind).
  */
 
-import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../core/constants.js';
 import { asString, isRecord } from './json.js';
-import { AGE_COLUMN, NAME_COLUMN, customResource, defineResource, type ResourceType } from './resource-type.js';
+import { resourcesFromCrdFiles } from './crd.js';
+import { AGE_COLUMN, NAME_COLUMN, defineResource, type ResourceType } from './resource-type.js';
 import { EVENT_COLUMNS, EVENT_FIELDS, NODE_COLUMNS, POD_COLUMNS, POD_FIELDS } from './printers.js';
 import { configMapStrategy } from './strategy-configmap.js';
 import { eventStrategy } from './strategy-event.js';
@@ -101,7 +101,25 @@ export function defaultResources(): ResourceType[] {
       knownFields: ['apiVersion', 'kind', 'metadata', 'webhooks'],
       mergeKeys: { webhooks: 'name' }, columns: [NAME_COLUMN, WEBHOOKS_COLUMN, AGE_COLUMN],
     }),
-    // The CRD declares `subresources: {status: {}}` (conditions are written through it).
-    customResource(KNI_GROUP, KNI_VERSION, KNI_KIND, KNI_PLURAL, { statusSubresource: true }),
+    ...rbacResources(),
+    // KmeshNodeInfo, from the CRD in manifests/ (its status subresource and printer columns).
+    ...resourcesFromCrdFiles(),
+  ];
+}
+
+const RBAC = { group: 'rbac.authorization.k8s.io', version: 'v1' } as const;
+
+/**
+ * Stored so that the manifests' RBAC objects can be applied, never enforced: authorization is
+ * the `authorizer` option (allow everything by default).
+ */
+function rbacResources(): ResourceType[] {
+  const rbacFields = ['apiVersion', 'kind', 'metadata', 'rules', 'aggregationRule', 'roleRef', 'subjects'];
+  return [
+    defineResource({ group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, shortNames: ['sa'], knownFields: ['apiVersion', 'kind', 'metadata', 'secrets', 'imagePullSecrets', 'automountServiceAccountToken'] }),
+    defineResource({ ...RBAC, kind: 'Role', plural: 'roles', namespaced: true, knownFields: rbacFields }),
+    defineResource({ ...RBAC, kind: 'RoleBinding', plural: 'rolebindings', namespaced: true, knownFields: rbacFields }),
+    defineResource({ ...RBAC, kind: 'ClusterRole', plural: 'clusterroles', namespaced: false, knownFields: rbacFields }),
+    defineResource({ ...RBAC, kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false, knownFields: rbacFields }),
   ];
 }

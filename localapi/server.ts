@@ -5,7 +5,7 @@
 
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIPv6, type AddressInfo, type Socket } from 'node:net';
+import { isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
 import { ANONYMOUS, authenticate, bearerToken } from './auth.js';
 import {
   aggregatedContentType, aggregatedDiscovery, aggregatedVersion, apiGroup, apiGroupList, apiResourceList, apiVersions,
@@ -114,8 +114,14 @@ export interface RunningServer {
   suspend(): Promise<void>;
   /** Listens again on the same address and port. */
   resume(): Promise<void>;
-  /** Like suspend, for good. */
+  /** Like suspend, for good (extra listeners are closed too). */
   close(): Promise<void>;
+  /**
+   * Serves the connections `listener` accepts as well, e.g. a socket listening in another
+   * network namespace (handed over by a process started there). While suspended, they are
+   * dropped at once.
+   */
+  alsoServe(listener: Server): void;
 }
 
 function hostPort(host: string, port: number): string {
@@ -154,8 +160,25 @@ export async function listen(deps: ServerDeps, address: ListenAddress): Promise<
     for (const socket of sockets) socket.destroy();
     return closed;
   };
+  const extras = new Set<Server>();
   await start();
   port = (server.address() as AddressInfo).port;
   serverAddress = hostPort(address.advertise, port);
-  return { url: `https://${serverAddress}`, suspend: stop, resume: () => (server.listening ? Promise.resolve() : start()), close: stop };
+  return {
+    url: `https://${serverAddress}`,
+    suspend: stop,
+    resume: () => (server.listening ? Promise.resolve() : start()),
+    close: async () => {
+      for (const extra of extras) extra.close();
+      extras.clear();
+      await stop();
+    },
+    alsoServe(listener) {
+      extras.add(listener);
+      listener.on('connection', (socket: Socket) => {
+        if (server.listening) server.emit('connection', socket);
+        else socket.destroy();
+      });
+    },
+  };
 }
