@@ -77,7 +77,7 @@ function printerColumn(column: JsonObject, where: string): TableColumn {
     description: typeof column.description === 'string' ? column.description : '',
     priority: typeof column.priority === 'number' ? column.priority : 0,
     cell: (obj: KubeObject, now: Date) => {
-      const found = (JSONPath({ path, json: obj as unknown as object, wrap: true }) as unknown[] | undefined)?.[0];
+      const found = JSONPath<unknown[] | undefined>({ path, json: obj, wrap: true })?.[0];
       if (found === undefined || found === null) return null;
       switch (type) {
         // Non-strings print as JSON, the way the API server's JSONPath printer renders them.
