@@ -32,7 +32,7 @@ import { type Bpffs, mountBpffs } from '../bpf/helpers.js';
 import { type LocalApi, type KubeObject, startLocalApi } from '../../localapi/index.js';
 import { ApiGateway, NODE_API_PORT, RELAY_PROGRAM } from './api-relay.js';
 import type { HybridDaemonConfig } from './hybrid-daemon.js';
-import { writeProjectedVolume } from './projected-volume.js';
+import { writeProjectedVolume } from '../../lab/projected-volume.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const CLI = join(HERE, '..', '..', 'cli', 'main.js');

@@ -12,7 +12,7 @@
 import anyTest, { type TestFn } from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type NodeHandle, type PodHandle, CLI, PluginCluster } from '../cluster/plugin-cluster.js';
-import { captureWire, packetsBetween } from '../cluster/wire-capture.js';
+import { captureWire, packetsBetween } from '../../lab/wire-capture.js';
 import { ownedStates } from '../cluster/kernel-view.js';
 import { NetnsWorker, run, useNetns } from '../helpers/netns.js';
 import type { PodWorkerApi } from './pod-worker.js';
@@ -94,7 +94,7 @@ test.serial('all six ordered pod pairs are ESP on the wire, nothing in clear; th
   const ctx = t.context;
   const { cluster } = ctx;
   const nodeIps = cluster.nodes.map((n) => n.ip);
-  const { result, pcap, text } = await captureWire(cluster.wire, async () => {
+  const { result, pcap, text } = await captureWire(cluster.wire.path, async () => {
     const bytes: number[] = [];
     for (const [a, b] of pairs(cluster.nodes)) bytes.push(await exchange(ctx, a, b));
     return bytes;
@@ -116,7 +116,7 @@ test.serial('all six ordered pod pairs are ESP on the wire, nothing in clear; th
   const plainWorker = await NetnsWorker.start<PodWorkerApi>(plain.ns, new URL('./pod-worker.js', import.meta.url), { startTimeoutMs: 120_000 });
   ctx.workers.set(plain, plainWorker);
   const clear = 'UNLABELLED-NAMESPACE-TRAFFIC|';
-  const cap = await captureWire(cluster.wire, () => plainWorker.call('tcpExchange', managed(n2).ip, PORT, clear.repeat(40), 60_000));
+  const cap = await captureWire(cluster.wire.path, () => plainWorker.call('tcpExchange', managed(n2).ip, PORT, clear.repeat(40), 60_000));
   t.true(cap.pcap.includes(clear), 'traffic of a pod outside Kmesh-managed namespaces is not encrypted (as in Kmesh)');
 });
 
@@ -133,7 +133,7 @@ test.serial('rotation with kmesh-ipsec secret create under continuous traffic: z
     for (const n of cluster.nodes) if ((await ownedStates(cluster, n)).some((s) => s.spi === 1)) return false;
     return true;
   }, 120_000, 'SPI 1 states removed after the grace period'));
-  const { text } = await captureWire(cluster.wire, () => sleep(1500));
+  const { text } = await captureWire(cluster.wire.path, () => sleep(1500));
   const counts = await Promise.all(streams.map((s) => worker(ctx, managed(s.a)).call('stopStream', s.id)));
   t.log(`streams (received/sent): ${counts.map((c) => `${c.received}/${c.sent}`).join(', ')}`);
   for (const c of counts) {
@@ -180,7 +180,7 @@ test.serial('never in clear, with four nodes: a restart that only knows a newer 
   await project(cluster, [n1], 0);
   await withLogs(t, () => cluster.startDaemon(n1));
   await withLogs(t, () => cluster.waitFor(async () => (await cluster.statusOf(n1)).keys.advertised === 3, 120_000, 'node1 advertises 3'));
-  const restarted = await captureWire(cluster.wire, async () => {
+  const restarted = await captureWire(cluster.wire.path, async () => {
     for (const b of [n2, n3, n4]) await exchange(ctx, n1, b);
     for (const a of [n2, n3, n4]) await exchange(ctx, a, n1);
   });
@@ -202,7 +202,7 @@ test.serial('never in clear, with four nodes: a restart that only knows a newer 
     for (const n of [n1, n2, n3]) if (!(await cluster.statusOf(n)).peers.some((p) => p.name === 'node4' && p.state === 'refused')) return false;
     return true;
   }, 60_000, 'node4 refused by every other node'));
-  const refusedCap = await captureWire(cluster.wire, async () => {
+  const refusedCap = await captureWire(cluster.wire.path, async () => {
     for (const a of [n1, n2, n3]) await exchange(ctx, a, n4, 3000).catch(() => 0);
   });
   for (const a of [n1, n2, n3]) t.false(refusedCap.pcap.includes(marker(a, n4)), `${a.name} -> node4: dropped, not sent in clear`);

@@ -9,8 +9,8 @@
 # directory; its stdout and stderr stream to this script's stdout; its exit status is ours.
 #
 # Usage:
-#   test/vm/kernel-vm.sh [options] -- COMMAND [ARG...]
-#   test/vm/kernel-vm.sh --prepare        install host packages and build the boot image
+#   vm/kernel-vm.sh [options] -- COMMAND [ARG...]
+#   vm/kernel-vm.sh --prepare        install host packages and build the boot image
 # Options:
 #   --out DIR      share DIR read-write at the same path in the guest (created if missing)
 #   --env NAME[=V] pass an environment variable to the command (repeatable); PATH, HOME,
