@@ -47,6 +47,13 @@ export const DEFAULT_LAB_DIR = '/run/kmesh-ipsec-lab';
 /** How the lab runs the node plugins: short periods, so that a demo takes minutes, not hours. */
 export const LAB_NODE_FLAGS = ['--grace-period', '10s', '--publish-jitter', '1s', '--resync-interval', '60s'] as const;
 const VOLUME_GAP_MS = 1000;
+/**
+ * The webhooks' timeoutSeconds in the lab. The manifests' 1-3 s suit a webhook on a real CPU;
+ * the lab often runs under software emulation (the kernel VM), where a webhook busy with its
+ * first requests next to a dozen starting processes answers in seconds. 10 s is the API
+ * server's default; everything else of the configurations is the manifest's.
+ */
+const LAB_WEBHOOK_TIMEOUT_SECONDS = 10;
 
 /** A problem the user can act on; the CLI prints its message as one line. */
 export class LabError extends Error {
@@ -194,7 +201,10 @@ export class Lab {
     const users = labUsers(plan.nodes.map((n) => n.name));
     const objects: KubeObject[] = [
       ...manifestObjects(),
-      ...(await loadWebhookConfigurations({ caBundle: caBundle(pki.ca) })).map((c) => c as unknown as KubeObject),
+      ...(await loadWebhookConfigurations({ caBundle: caBundle(pki.ca) })).map((c) => {
+        for (const w of c.webhooks ?? []) w.timeoutSeconds = Math.max(w.timeoutSeconds ?? 0, LAB_WEBHOOK_TIMEOUT_SECONDS);
+        return c as unknown as KubeObject;
+      }),
       jwksConfigMap(jwks),
       ...workloadNamespaces(),
       ...plan.nodes.flatMap((n) => [nodeObject(n, this.bootId(n.name)), ...n.pods.map((p) => podObject(n, p))]),
