@@ -124,15 +124,22 @@ export class NodeInfoPublisher {
       const halfLife = stamp.ok ? (stamp.claims.iat + (stamp.claims.exp - stamp.claims.iat) / 2) * 1000 : 0;
       if (halfLife <= now) {
         if (now >= this.#restampAfter) {
-          // A stamp that stays bad after a write means the webhook is not stamping (down, or
-          // not installed): back off instead of hammering the API server.
+          // Written by this call, the object already carries the freshest stamp the webhook
+          // gives: a restamp now would come back the same.
+          if (!wrote.includes('create') && !wrote.includes('update')) {
+            current = await this.#write('restamp', () => this.#api.replaceNodeInfo(this.#withSpec(current as NodeInfoObject, spec, input.nodeUid)));
+            wrote.push('restamp');
+          }
+          // Armed after the write, so a conflict's retry restamps too. A stamp that stays bad
+          // after a write means the webhook is not stamping (down, or not installed): back off
+          // instead of hammering the API server.
           this.#restampAfter = now + this.#restampInterval;
           this.#restampInterval = Math.min(this.#restampInterval * 2, MAX_RESTAMP_INTERVAL_MS);
-          current = await this.#write('restamp', () => this.#api.replaceNodeInfo(this.#withSpec(current as NodeInfoObject, spec, input.nodeUid)));
-          wrote.push('restamp');
         }
         nextAt = this.#restampAfter;
       } else {
+        // A good stamp ends the backoff: if it goes bad later (a JWKS rotation), renew at once.
+        this.#restampAfter = 0;
         this.#restampInterval = MIN_RESTAMP_INTERVAL_MS;
         nextAt = halfLife;
       }
