@@ -58,6 +58,8 @@ export interface PublisherOptions {
 const MAX_CONFLICT_RETRIES = 3;
 const MIN_RESTAMP_INTERVAL_MS = 30_000;
 const MAX_RESTAMP_INTERVAL_MS = 10 * 60_000;
+/** Our replaced resourceVersions remembered to recognise stale informer copies. */
+const MAX_SUPERSEDED = 64;
 
 export class NodeInfoPublisher {
   readonly #api: NodeInfoWriter;
@@ -203,7 +205,14 @@ export class NodeInfoPublisher {
 
   #remember(obj: NodeInfoObject | undefined): void {
     this.#latest = obj;
-    if (this.#superseded.size > 64) this.#superseded.clear();
+    // Forget the oldest only: clearing them all would trust the copy one write behind, which
+    // is what a lagging informer holds. A copy more than MAX_SUPERSEDED of our writes behind is
+    // trusted again: a conflict and a re-read when it differs from what is wanted, a missed
+    // write until the informer catches up when it does not.
+    for (const rv of this.#superseded) {
+      if (this.#superseded.size <= MAX_SUPERSEDED) break;
+      this.#superseded.delete(rv);
+    }
   }
 
   #ownedByNode(obj: NodeInfoObject, uid: string): boolean {
