@@ -58,6 +58,8 @@ export interface PublisherOptions {
 const MAX_CONFLICT_RETRIES = 3;
 const MIN_RESTAMP_INTERVAL_MS = 30_000;
 const MAX_RESTAMP_INTERVAL_MS = 10 * 60_000;
+/** Our replaced resourceVersions remembered to recognise stale informer copies. */
+const MAX_SUPERSEDED = 64;
 
 export class NodeInfoPublisher {
   readonly #api: NodeInfoWriter;
@@ -124,15 +126,22 @@ export class NodeInfoPublisher {
       const halfLife = stamp.ok ? (stamp.claims.iat + (stamp.claims.exp - stamp.claims.iat) / 2) * 1000 : 0;
       if (halfLife <= now) {
         if (now >= this.#restampAfter) {
-          // A stamp that stays bad after a write means the webhook is not stamping (down, or
-          // not installed): back off instead of hammering the API server.
+          // Written by this call, the object already carries the freshest stamp the webhook
+          // gives: a restamp now would come back the same.
+          if (!wrote.includes('create') && !wrote.includes('update')) {
+            current = await this.#write('restamp', () => this.#api.replaceNodeInfo(this.#withSpec(current as NodeInfoObject, spec, input.nodeUid)));
+            wrote.push('restamp');
+          }
+          // Armed after the write, so a conflict's retry restamps too. A stamp that stays bad
+          // after a write means the webhook is not stamping (down, or not installed): back off
+          // instead of hammering the API server.
           this.#restampAfter = now + this.#restampInterval;
           this.#restampInterval = Math.min(this.#restampInterval * 2, MAX_RESTAMP_INTERVAL_MS);
-          current = await this.#write('restamp', () => this.#api.replaceNodeInfo(this.#withSpec(current as NodeInfoObject, spec, input.nodeUid)));
-          wrote.push('restamp');
         }
         nextAt = this.#restampAfter;
       } else {
+        // A good stamp ends the backoff: if it goes bad later (a JWKS rotation), renew at once.
+        this.#restampAfter = 0;
         this.#restampInterval = MIN_RESTAMP_INTERVAL_MS;
         nextAt = halfLife;
       }
@@ -196,7 +205,14 @@ export class NodeInfoPublisher {
 
   #remember(obj: NodeInfoObject | undefined): void {
     this.#latest = obj;
-    if (this.#superseded.size > 64) this.#superseded.clear();
+    // Forget the oldest only: clearing them all would trust the copy one write behind, which
+    // is what a lagging informer holds. A copy more than MAX_SUPERSEDED of our writes behind is
+    // trusted again: a conflict and a re-read when it differs from what is wanted, a missed
+    // write until the informer catches up when it does not.
+    for (const rv of this.#superseded) {
+      if (this.#superseded.size <= MAX_SUPERSEDED) break;
+      this.#superseded.delete(rv);
+    }
   }
 
   #ownedByNode(obj: NodeInfoObject, uid: string): boolean {
