@@ -56,7 +56,7 @@ export function registerLabCommands(program: Command): void {
         else process.stdout.write(`lab ${up.state.id} is up: ${topology.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')}\n  export KUBECONFIG=${topology.kubeconfig}\n  kubectl get kmeshnodeinfos -n kmesh-system\n  kmesh-ipsec lab down${o.dir === dirOption[2] ? '' : ` --dir ${o.dir}`}   # removes everything\n`);
       } catch (err: unknown) {
         if (err instanceof NoEspError) {
-          throw new CliError(`lab up: ${err.message}; a lab left running needs such a kernel. Here, run \`kmesh-ipsec lab demo\` (it runs itself in a VM), or your own commands against a lab inside the VM: kmesh-ipsec lab vm -- sh -c 'kmesh-ipsec lab up && ...'`);
+          throw new CliError(`lab up: ${err.message}. A lab that stays up needs a kernel with ESP; here, \`kmesh-ipsec lab demo\` runs itself in the kernel VM, and \`kmesh-ipsec lab vm -- sh -c 'kmesh-ipsec lab up && ...'\` runs your own commands against a lab there`);
         }
         throw labError(err);
       }
@@ -158,7 +158,7 @@ async function demo(nodes: number, dir: string, allowVm: boolean): Promise<impor
     });
   }
   if (!allowVm) throw new CliError(`lab demo: ${new NoEspError(esp.reason).message}`);
-  progress(`this kernel cannot run the lab (${esp.reason}); running the demo in the project's kernel VM (QEMU, software emulation: about 10 minutes)`);
+  progress(`this kernel has ${esp.reason}: running the demo in the project's kernel VM (QEMU, software emulation: about 10 minutes)`);
   const { runInVm, vmReportFile } = await import('../lab/vm.js');
   const out = mkdtempSync(join(tmpdir(), 'kmesh-lab-demo-'));
   try {

@@ -100,7 +100,10 @@ export async function probeEsp(): Promise<{ readonly ok: true } | { readonly ok:
     for (const [src, dst] of [['192.0.2.1', '192.0.2.2'], ['2001:db8::1', '2001:db8::2']] as const) {
       const r = await run(['ip', '-n', netns, 'xfrm', 'state', 'add', 'src', src, 'dst', dst, 'proto', 'esp', 'spi', '0x100', 'reqid', '1', 'mode', 'tunnel',
         'aead', AEAD_ALGORITHM, `0x${randomBytes(36).toString('hex')}`, '128'], { allowFailure: true });
-      if (r.code !== 0) return { ok: false, reason: `ESP with ${AEAD_ALGORITHM} over ${src.includes(':') ? 'IPv6' : 'IPv4'}: ${r.stderr.trim().split('\n')[0] ?? `ip exited ${String(r.code)}`}` };
+      if (r.code !== 0) {
+        const said = (r.stderr.trim().split('\n')[0] ?? '').replace(/^Error: /, '').replace(/\.$/, '') || `ip exited ${String(r.code)}`;
+        return { ok: false, reason: `no ESP with ${AEAD_ALGORITHM} over ${src.includes(':') ? 'IPv6' : 'IPv4'} (ip xfrm state add: ${said})` };
+      }
     }
     return { ok: true };
   } catch (err: unknown) {

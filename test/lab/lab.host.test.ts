@@ -49,7 +49,7 @@ test('on a kernel without ESP, lab up says so in one line and leaves nothing beh
   const r = await run([process.execPath, CLI, 'lab', 'up', '--dir', labDir], { allowFailure: true });
   t.is(r.code, 1);
   t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
-  t.regex(r.stderr, /^kmesh-ipsec: lab up: this kernel cannot run the lab: ESP with rfc4106\(gcm\(aes\)\) over IPv4: .*`kmesh-ipsec lab demo`/);
+  t.regex(r.stderr, /^kmesh-ipsec: lab up: this kernel cannot run the lab: no ESP with rfc4106\(gcm\(aes\)\) over IPv4 \(ip xfrm state add: .*\)\. A lab that stays up needs a kernel with ESP; here, `kmesh-ipsec lab demo` runs itself in the kernel VM/);
   t.false(existsSync(labDir));
   t.deepEqual((await listNetns()).filter((n) => n.startsWith('kml-') && !before.includes(n)), [], 'the probe namespace is gone too');
   const demo = await run([process.execPath, CLI, 'lab', 'demo', '--no-vm', '--dir', labDir], { allowFailure: true });
