@@ -223,7 +223,7 @@ test('discovery, version and OpenAPI documents', async (t) => {
   const core1 = (await get('/api/v1')).json() as { resources: Array<{ name: string; namespaced: boolean }> };
   t.true(core1.resources.some((r) => r.name === 'secrets' && r.namespaced));
   const groups = (await get('/apis')).json() as { groups: Array<{ name: string }> };
-  t.deepEqual(groups.groups.map((g) => g.name).sort(), ['admissionregistration.k8s.io', 'kmesh.net']);
+  t.deepEqual(groups.groups.map((g) => g.name).sort(), ['admissionregistration.k8s.io', 'kmesh.net', 'rbac.authorization.k8s.io']);
   t.like((await get(`/apis/${KNI_GROUP}/${KNI_VERSION}`)).json(), { groupVersion: 'kmesh.net/v1alpha1', resources: [{ name: 'kmeshnodeinfos', kind: 'KmeshNodeInfo', namespaced: true }] });
   const aggregated = await get('/apis', 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json');
   t.is(aggregated.headers['content-type'], 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
