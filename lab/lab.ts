@@ -490,10 +490,14 @@ export class Lab {
     return proc;
   }
 
-  /** `kmesh-ipsec status` inside the node: exit 0 when the plugin is ready and its last reconcile succeeded. */
+  /** Ready as its readiness probe sees it (the first reconcile succeeded), read with `kmesh-ipsec status` inside the node. */
   async #nodeReady(node: NodePlan): Promise<boolean> {
-    const r = await run(inNetns(node.netns, [process.execPath, CLI_MAIN, 'status', '--endpoint', `http://127.0.0.1:${NODE_STATUS_PORT}`]), { allowFailure: true, timeoutMs: 60_000 });
-    return r.code === 0;
+    const r = await run(inNetns(node.netns, [process.execPath, CLI_MAIN, 'status', '--json', '--endpoint', `http://127.0.0.1:${NODE_STATUS_PORT}`]), { allowFailure: true, timeoutMs: 60_000 });
+    try {
+      return (JSON.parse(r.stdout) as { ready?: unknown }).ready === true;
+    } catch {
+      return false;
+    }
   }
 
   /** A process the lab needs died: say which, with its last words. */
