@@ -87,9 +87,8 @@ test.serial('rotation with kmesh-ipsec secret create under traffic on every pair
   await sleep(1000);
   const created = await cli(['--kubeconfig', lab.topology.kubeconfig, 'secret', 'create', '-o', 'json']);
   t.is((JSON.parse(created.stdout) as { nextSpi: number }).nextSpi, 2);
-  const handle = lab.handle();
-  t.log(`converged on SPI 2 in ${((await handle.waitConverged({ spi: 2 })) / 1000).toFixed(1)} s`);
-  await handle.waitConverged({ spi: 2, exact: true }, 180_000);
+  t.log(`converged on SPI 2 in ${((await lab.handle().waitConverged({ spi: 2 })) / 1000).toFixed(1)} s`);
+  await lab.handle().waitConverged({ spi: 2, exact: true }, 180_000);
   const { text } = await captureWire(lab.wirePath, () => sleep(1500));
   const counts = await stop();
   t.log(`streams (received/sent): ${counts.map((c) => `${c.received}/${c.sent}`).join(', ')}`);
@@ -108,12 +107,11 @@ test.serial('rotation with kmesh-ipsec secret create under traffic on every pair
 
 test.serial('forged KmeshNodeInfos written straight into the store, around the webhook, are ignored by every node', async (t) => {
   const { lab } = t.context;
-  const handle = lab.handle();
   const kni = lab.kc.makeApiClient(CustomObjectsApi);
   const [n1, n2, n3] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0], typeof lab.nodes[0]];
 
   // A node that does not exist, claiming a pod CIDR, with a stamp nobody signed.
-  await handle.storeAroundAdmission({
+  await lab.handle().storeAroundAdmission({
     apiVersion: 'kmesh.net/v1alpha1', kind: 'KmeshNodeInfo',
     metadata: { name: 'intruder', namespace: 'kmesh-system', annotations: { 'kmesh.net/validity': 'forged.forged.forged' } },
     spec: { spi: 2, addresses: ['192.168.77.66'], bootID: '00000000-0000-4000-8000-000000000066', podCIDRS: ['10.244.66.0/24'] },
@@ -132,7 +130,7 @@ test.serial('forged KmeshNodeInfos written straight into the store, around the w
   // would repair it at once): the others refuse node3, and block rather than send in clear.
   await cli(['lab', 'stop', 'node3', '--dir', lab.dir]);
   const current = (await kni.getNamespacedCustomObject({ group: 'kmesh.net', version: 'v1alpha1', namespace: 'kmesh-system', plural: 'kmeshnodeinfos', name: 'node3' })) as { metadata: Record<string, unknown> & { annotations?: Record<string, string> } };
-  await handle.storeAroundAdmission({ ...current, metadata: { ...current.metadata, resourceVersion: undefined, annotations: { ...current.metadata.annotations, 'kmesh.net/validity': 'forged.forged.forged' } } });
+  await lab.handle().storeAroundAdmission({ ...current, metadata: { ...current.metadata, resourceVersion: undefined, annotations: { ...current.metadata.annotations, 'kmesh.net/validity': 'forged.forged.forged' } } });
   await waitFor(async () => {
     for (const n of [n1, n2]) if (!(await lab.status(n)).peers.some((p) => p.name === 'node3' && p.state === 'refused')) return false;
     return true;
@@ -144,19 +142,18 @@ test.serial('forged KmeshNodeInfos written straight into the store, around the w
   for (const n of [n1, n2]) t.true((await lab.status(n)).peers.find((p) => p.name === 'node3')?.protected?.every((c) => c.action === 'blocked') === true);
   // node3's plugin comes back, sees its stamp is bad and publishes again through the webhook.
   await cli(['lab', 'start', 'node3', '--dir', lab.dir]);
-  await handle.waitConverged({ spi: 2 });
+  await lab.handle().waitConverged({ spi: 2 });
   t.true((await lab.managed(n1).agent.tcpExchange(lab.managed(n3).ips[0] ?? '', POD_PORT, 'back')) > 0);
 });
 
 test.serial('a reboot (new boot ID) and a removal leave the right state on every other node', async (t) => {
   const { lab } = t.context;
-  const handle = lab.handle();
   const before = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await statesIn(n.netns)] as const)));
   const bootBefore = (await lab.kubectl(['get', 'node', 'node2', '-o', 'jsonpath={.status.nodeInfo.bootID}'])).stdout;
   await cli(['lab', 'reboot', 'node2', '--dir', lab.dir]);
   const bootAfter = (await lab.kubectl(['get', 'node', 'node2', '-o', 'jsonpath={.status.nodeInfo.bootID}'])).stdout;
   t.not(bootAfter, bootBefore, 'the Node reports a new boot ID');
-  t.log(`converged after the reboot in ${((await handle.waitConverged({ exact: true })) / 1000).toFixed(1)} s`);
+  t.log(`converged after the reboot in ${((await lab.handle().waitConverged({ exact: true })) / 1000).toFixed(1)} s`);
   for (const name of ['node1', 'node3']) {
     const n = lab.node(name);
     const after = await statesIn(n.netns);
@@ -173,7 +170,7 @@ test.serial('a reboot (new boot ID) and a removal leave the right state on every
   const node3 = lab.node('node3');
   await cli(['lab', 'remove', 'node3', '--dir', lab.dir]);
   await lab.refresh();
-  t.log(`converged after the removal in ${((await handle.waitConverged({ exact: true })) / 1000).toFixed(1)} s`);
+  t.log(`converged after the removal in ${((await lab.handle().waitConverged({ exact: true })) / 1000).toFixed(1)} s`);
   const gone = await lab.kubectl(['get', 'kmeshnodeinfo', 'node3', '-n', 'kmesh-system']);
   t.regex(gone.stderr, /NotFound/, 'its KmeshNodeInfo went with its Node (owner reference)');
   for (const n of lab.nodes) {

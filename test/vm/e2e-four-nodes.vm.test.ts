@@ -80,11 +80,10 @@ test.serial('a rolling restart of every daemon under traffic loses nothing, and 
 
 test.serial('never in clear: a daemon restarted knowing only a newer key than its peers keeps every pair encrypted', async (t) => {
   const { lab } = t.context;
-  const handle = lab.handle();
   const [n1, ...others] = lab.nodes as [typeof lab.nodes[0], ...typeof lab.nodes];
   // The Secret moves to SPI 2; the kubelets of node2..4 are late, node1's plugin was down and
   // comes back knowing nothing but key 2.
-  for (const n of others) await handle.holdSecretVolume(n.name);
+  for (const n of others) await lab.handle().holdSecretVolume(n.name);
   await cli(['lab', 'stop', 'node1', '--kill', '--dir', lab.dir]);
   const created = await cli(['--kubeconfig', lab.topology.kubeconfig, 'secret', 'create', '-o', 'json']);
   t.is((JSON.parse(created.stdout) as { nextSpi: number }).nextSpi, 2);
@@ -100,8 +99,8 @@ test.serial('never in clear: a daemon restarted knowing only a newer key than it
     t.deepEqual(espSpis(cap.text, n1.ips[0] ?? '', b.ips[0] ?? ''), [1], `node1 -> ${b.name}: still the SPI ${b.name} accepts`);
   }
   t.deepEqual(clearBetweenNodes(cap.text, lab.nodeIps), []);
-  for (const n of others) await handle.releaseSecretVolume(n.name);
-  t.log(`converged on SPI 2 in ${((await handle.waitConverged({ spi: 2, exact: true }, 300_000)) / 1000).toFixed(1)} s after the late kubelets caught up`);
+  for (const n of others) await lab.handle().releaseSecretVolume(n.name);
+  t.log(`converged on SPI 2 in ${((await lab.handle().waitConverged({ spi: 2, exact: true }, 300_000)) / 1000).toFixed(1)} s after the late kubelets caught up`);
   const after = await lab.exchangeAll();
   for (const m of after.markers) t.false(after.pcap.includes(m));
   for (const [a, b] of orderedPairs(lab.nodes)) t.deepEqual(espSpis(after.text, a.ips[0] ?? '', b.ips[0] ?? ''), [2]);

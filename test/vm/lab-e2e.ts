@@ -109,7 +109,10 @@ export class E2eLab {
     return this.nodes.flatMap((n) => [...n.ips]);
   }
 
-  /** The product's handle, for the lab-only doors (a late kubelet, a write around admission) and waiting. */
+  /**
+   * The product's handle, for the lab-only doors (a late kubelet, a write around admission) and
+   * waiting; opened afresh each time, as `lab` commands change the lab's state.
+   */
   handle(): Lab {
     return Lab.open(this.dir);
   }
@@ -182,9 +185,12 @@ export function orderedPairs<T>(xs: readonly T[]): [T, T][] {
   return xs.flatMap((a) => xs.filter((b) => b !== a).map((b) => [a, b] as [T, T]));
 }
 
-/** Lines of node-to-node packets that are not ESP (must be none). */
+/**
+ * Lines of node-to-node packets that are not ESP (must be none). IPv6 neighbour discovery
+ * between the nodes is the link's own business (IPv4's ARP is not IP at all), not traffic.
+ */
 export function clearBetweenNodes(text: string, nodeIps: readonly string[]): string[] {
-  return packetsBetween(text, nodeIps).filter((l) => !l.includes(': ESP('));
+  return packetsBetween(text, nodeIps).filter((l) => !l.includes(': ESP(') && !/: ICMP6, neighbor (solicitation|advertisement)/.test(l));
 }
 
 export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: () => string): Promise<void> {
