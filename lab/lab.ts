@@ -36,7 +36,7 @@ import { POD_AGENT, PodClient, podControlSocket } from './pod-agent.js';
 import { writeProjectedVolume } from './projected-volume.js';
 import { type LabState, type ProcessRecord, readState, withLabLock, writeState } from './state.js';
 import {
-  addNetns, deleteNetns, inNetns, ipIn, isRunning, listNetns, mountBpffs, netnsPids, processesWith, run, spawnDetached, stopProcess, unmountIfMounted,
+  addNetns, deleteNetns, inNetns, ipIn, isRunning, listNetns, mountBpffs, netnsPids, nodeProcessesUsing, run, spawnDetached, stopProcess, unmountIfMounted,
 } from './system.js';
 import { NODE_STATUS_PORT, POD_PORT, planLab, planNetns, topologyOf, type LabOptions, type NodePlan, type PodPlan, type Topology } from './topology.js';
 
@@ -392,7 +392,7 @@ export class Lab {
         } catch { /* gone */ }
       }
     }
-    for (const pid of processesWith([this.dir])) {
+    for (const pid of nodeProcessesUsing(this.dir)) {
       strays++;
       try {
         process.kill(pid, 'SIGKILL');

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { runCommand, type CommandOptions, type CommandResult } from '../nodeplugin/command.js';
 
 export const NETNS_DIR = '/run/netns';
@@ -148,26 +149,31 @@ export async function unmountIfMounted(dir: string): Promise<void> {
   if (isMountPoint(dir)) await run(['umount', '-l', dir], { allowFailure: true });
 }
 
-/** Pids of every process whose command line contains all of `parts` (this process excluded). */
-export function processesWith(parts: readonly string[]): number[] {
+/**
+ * Pids of the Node processes (this one excepted) with an argument inside `dir`: what a lab
+ * spawns always names a file in its directory (config, kubeconfig, socket). A shell or editor
+ * that merely mentions the directory is not one of them.
+ */
+export function nodeProcessesUsing(dir: string): number[] {
   let entries: string[];
   try {
     entries = readdirNumeric('/proc');
   } catch {
     return [];
   }
+  const inside = `${dir.replace(/\/+$/, '')}/`;
   const found: number[] = [];
   for (const entry of entries) {
     const pid = Number(entry);
     if (pid === process.pid) continue;
-    let cmdline: string;
+    let args: string[];
     try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
     } catch {
       continue;
     }
-    const args = cmdline.split('\0');
-    if (parts.every((part) => args.some((a) => a.includes(part)))) found.push(pid);
+    const program = args[0] ?? '';
+    if ((program === process.execPath || basename(program) === 'node') && args.slice(1).some((a) => a.includes(inside))) found.push(pid);
   }
   return found;
 }

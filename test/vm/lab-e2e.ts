@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Lab } from '../../lab/lab.js';
 import { PodClient, podControlSocket } from '../../lab/pod-agent.js';
-import { inNetns, isMountPoint, listNetns, netnsPath, processesWith, run } from '../../lab/system.js';
+import { inNetns, isMountPoint, listNetns, netnsPath, nodeProcessesUsing, run } from '../../lab/system.js';
 import { POD_PORT, type Topology } from '../../lab/topology.js';
 import { captureWire, packetsBetween } from '../../lab/wire-capture.js';
 
@@ -170,7 +170,7 @@ export class E2eLab {
     const id = /kml-([0-9a-f]{4})-wire/.exec(this.topology.wire.netns)?.[1] ?? '????';
     const left: string[] = [];
     left.push(...(await listNetns()).filter((n) => n.startsWith(`kml-${id}-`)).map((n) => `netns ${n}`));
-    left.push(...processesWith([this.dir]).map((p) => `process ${p}: ${readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ')}`));
+    left.push(...nodeProcessesUsing(this.dir).map((p) => `process ${p}: ${readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ')}`));
     if (isMountPoint(`${this.dir}/bpffs`)) left.push(`mount ${this.dir}/bpffs`);
     if (existsSync(this.dir)) left.push(`directory ${this.dir}`);
     const links = (await run(['ip', '-o', 'link', 'show'])).stdout.split('\n').filter((l) => /: (w\d+|vp\d+x\d+|br0)[@:]/.test(l));
