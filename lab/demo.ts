@@ -120,7 +120,10 @@ stringData:
 
 async function applyMalformed(lab: Lab): Promise<DemoReport['malformed']> {
   const r = await run(['kubectl', '--kubeconfig', lab.kubeconfigPath, 'apply', '-f', '-'], { input: MALFORMED_SECRET, allowFailure: true, timeoutMs: 60_000 });
-  const said = (r.stderr.trim() || r.stdout.trim()).split('\n').find((l) => l.includes('denied')) ?? (r.stderr.trim() || r.stdout.trim());
+  const output = r.stderr.trim() || r.stdout.trim();
+  const line = output.split('\n').find((l) => l.includes('denied the request')) ?? output;
+  // kubectl's own prefix (`Error from server ...: error when patching "STDIN": `) says nothing the user needs.
+  const said = line.includes('admission webhook') ? line.slice(line.indexOf('admission webhook')) : line;
   return { refused: r.code !== 0 && said.includes('denied the request'), message: said.slice(0, 400) };
 }
 
