@@ -298,8 +298,7 @@ export class Lab {
     const node = this.node(name);
     await this.#locked(async () => {
       await this.#kill(node, 'SIGKILL');
-      for (const ns of [node.netns, ...node.pods.map((p) => p.netns)]) await deleteNetns(ns);
-      rmSync(join(this.#state.bpffs ?? join(this.dir, 'bpffs'), name), { recursive: true, force: true });
+      await this.#unplug(node);
       rmSync(this.#nodeFile(name, 'secret'), { recursive: true, force: true });
       const bootId = randomUUID();
       writeFileSync(this.#nodeFile(name, 'boot_id'), `${bootId}\n`);
@@ -321,8 +320,7 @@ export class Lab {
     const node = this.node(name);
     await this.#locked(async () => {
       await this.#kill(node, 'SIGKILL');
-      for (const ns of [node.netns, ...node.pods.map((p) => p.netns)]) await deleteNetns(ns);
-      rmSync(join(this.#state.bpffs ?? join(this.dir, 'bpffs'), name), { recursive: true, force: true });
+      await this.#unplug(node);
       this.#state.nodes = this.#state.nodes.filter((n) => n.name !== name);
       // A routed CNI drops the routes to a node that left.
       for (const n of this.nodes) {
@@ -442,6 +440,17 @@ export class Lab {
     await this.#createNetns([node.netns, ...node.pods.map((p) => p.netns)]);
     await plugNode(this.#state.plan.wire, node);
     for (const pod of node.pods) await plugPod(node, pod);
+  }
+
+  /**
+   * The node's machine is gone: its port on the wire first (deleting one end of a veth removes
+   * both at once, while a deleted namespace's interfaces go later, in the background, and a
+   * rebuilt node would find its old port still there), then its namespaces and pins.
+   */
+  async #unplug(node: NodePlan): Promise<void> {
+    await ipIn(this.#state.plan.wire.netns, 'link', 'del', node.wireIf).catch(() => undefined);
+    for (const ns of [node.netns, ...node.pods.map((p) => p.netns)]) await deleteNetns(ns);
+    rmSync(join(this.#state.bpffs ?? join(this.dir, 'bpffs'), node.name), { recursive: true, force: true });
   }
 
   #prepareNodeFiles(node: NodePlan, bootId: string): void {
