@@ -499,9 +499,15 @@ export class Lab {
     return proc;
   }
 
-  /** Ready as its readiness probe sees it (the first reconcile succeeded), read with `kmesh-ipsec status` inside the node. */
+  /**
+   * Ready as its readiness probe sees it (/readyz: the first reconcile succeeded), read inside
+   * the node with curl, which starts in milliseconds where a Node process takes seconds under
+   * emulation; without curl, with `kmesh-ipsec status`.
+   */
   async #nodeReady(node: NodePlan): Promise<boolean> {
-    const r = await run(inNetns(node.netns, [process.execPath, CLI_MAIN, 'status', '--json', '--endpoint', `http://127.0.0.1:${NODE_STATUS_PORT}`]), { allowFailure: true, timeoutMs: 60_000 });
+    const endpoint = `http://127.0.0.1:${NODE_STATUS_PORT}`;
+    if (await hasCurl()) return (await run(inNetns(node.netns, ['curl', '-sf', '--max-time', '5', `${endpoint}/readyz`]), { allowFailure: true, timeoutMs: 30_000 })).code === 0;
+    const r = await run(inNetns(node.netns, [process.execPath, CLI_MAIN, 'status', '--json', '--endpoint', endpoint]), { allowFailure: true, timeoutMs: 60_000 });
     try {
       return (JSON.parse(r.stdout) as { ready?: unknown }).ready === true;
     } catch {
@@ -551,6 +557,12 @@ async function freshId(): Promise<string> {
     const id = randomBytes(2).toString('hex');
     if (!names.some((n) => n.startsWith(`kml-${id}-`))) return id;
   }
+}
+
+let curl: Promise<boolean> | undefined;
+function hasCurl(): Promise<boolean> {
+  curl ??= run(['sh', '-c', 'command -v curl'], { allowFailure: true }).then((r) => r.code === 0);
+  return curl;
 }
 
 async function freePort(): Promise<number> {

@@ -121,9 +121,9 @@ export class E2eLab {
     return run(['kubectl', '--kubeconfig', this.topology.kubeconfig, ...args], { allowFailure: true, timeoutMs: 60_000, ...(input === undefined ? {} : { input }) });
   }
 
-  /** `kmesh-ipsec status --json` inside the node (the daemon's local endpoint). */
+  /** The daemon's /status (what `kmesh-ipsec status --json` prints), read inside the node with curl. */
   async status(node: NodeView): Promise<{ ready: boolean; keys: { advertised: number }; peers: { name: string; state: string; advertisedSpi?: number; protected?: { action: string }[] }[] }> {
-    const r = await run(inNetns(node.netns, [process.execPath, CLI, 'status', '--json']), { allowFailure: true, timeoutMs: 60_000 });
+    const r = await run(inNetns(node.netns, ['curl', '-sf', '--max-time', '10', 'http://127.0.0.1:9478/status']), { timeoutMs: 30_000 });
     return JSON.parse(r.stdout) as Awaited<ReturnType<E2eLab['status']>>;
   }
 
