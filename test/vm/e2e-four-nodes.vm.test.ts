@@ -113,8 +113,8 @@ test.serial('lab down leaves nothing, also after a lab up that was killed half w
 
   const dir = '/run/kmesh-e2e-killed';
   const up = spawn(process.execPath, [CLI, 'lab', 'up', '--nodes', '2', '--dir', dir], { stdio: 'ignore' });
-  // Killed once its namespaces exist and the API process runs: the moment with the most to leak.
-  await waitFor(() => existsSync(`${dir}/control.sock`) || up.exitCode !== null, 300_000, () => 'the killed lab to start its API');
+  // Killed once its namespaces exist and its API process was spawned: namespaces, a bpffs mount and a process to leak.
+  await waitFor(() => existsSync(`${dir}/logs/api.log`) || up.exitCode !== null, 300_000, () => 'the killed lab to start its API');
   up.kill('SIGKILL');
   await new Promise((r) => up.once('exit', r));
   t.true(nodeProcessesUsing(dir).length > 0, 'the killed up left processes running');
