@@ -16,7 +16,8 @@ import {
   SECRET_NAME,
   SPI_MAX,
 } from './constants.js';
-import { type FieldError, type Result, fail, ok } from './result.js';
+import { type FieldError, type Result, fail, ok, reportFew } from './result.js';
+import { safeText } from './safe-text.js';
 import { type JsonValue, parseStrictJson } from './strict-json.js';
 
 /** A validated pre-shared key version. */
@@ -45,6 +46,11 @@ const FIELDS = ['spi', 'aeadKeyName', 'aeadKey', 'length'] as const;
 const HEX_KEY_CHARS = PSK_BYTES * 2;
 const KEY_FORM = `${HEX_KEY_CHARS} hex characters or standard base64 of ${PSK_BYTES} bytes (32-byte AES-256 key + 4-byte salt)`;
 const SPI_FORM = `an integer from 1 to ${SPI_MAX}`;
+/**
+ * Longest `ipSec` text read. The canonical value is about 110 characters; the bound keeps a
+ * value stuffed with fields or whitespace from costing more than a real one.
+ */
+export const MAX_IPSEC_VALUE_CHARS = 65_536;
 
 /** Decode key text given as 72 hex characters or canonical standard base64; checks length only. */
 export function decodeAeadKey(input: unknown, field: string): Result<Uint8Array> {
@@ -81,22 +87,26 @@ export function checkKeyStrength(key: Uint8Array, field: string): FieldError[] {
 
 /** Parse and validate the JSON text stored under `ipSec`. */
 export function parseIpsecValue(text: string, field = SECRET_DATA_KEY): Result<ParsedIpsecValue> {
+  if (text.length > MAX_IPSEC_VALUE_CHARS) {
+    return fail([{ field, message: `must be at most ${MAX_IPSEC_VALUE_CHARS} characters (the value is about 110), got ${text.length}` }]);
+  }
   const parsed = parseStrictJson(text, field);
   if (!parsed.ok) return parsed;
   const { value, nonIntegerLiterals } = parsed.value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return fail([{ field, message: `must be a JSON object like {"spi":1,"aeadKeyName":"${AEAD_ALGORITHM}","aeadKey":"<key>","length":128}, got ${describe(value)}` }]);
   }
-  const errors: FieldError[] = [];
+  const unknown: FieldError[] = [];
   for (const name of Object.keys(value)) {
     if (!(FIELDS as readonly string[]).includes(name)) {
       const hint = FIELDS.find((f) => f.toLowerCase() === name.toLowerCase());
-      errors.push({
-        field: `${field}.${name}`,
+      unknown.push({
+        field: `${field}.${safeText(name, 64)}`,
         message: hint ? `unknown field; field names are case-sensitive, did you mean "${hint}"?` : `unknown field; allowed fields are ${FIELDS.join(', ')}`,
       });
     }
   }
+  const errors = reportFew(unknown, field, 'unknown fields');
   const get = (name: string): JsonValue | undefined => (Object.hasOwn(value, name) ? value[name] : undefined);
   const spi = integerField(get('spi'), `${field}.spi`, nonIntegerLiterals.get('spi'), SPI_FORM, (n) => n >= 1 && n <= SPI_MAX, errors);
 
@@ -220,9 +230,10 @@ function readMap(v: unknown, field: 'data' | 'stringData', base64: boolean, erro
     errors.push({ field, message: `must be a map of strings, got ${describe(v)}` });
     return undefined;
   }
-  for (const k of Object.keys(v)) {
-    if (k !== SECRET_DATA_KEY) errors.push({ field: `${field}.${k}`, message: `unexpected key; this Secret holds only "${SECRET_DATA_KEY}"` });
-  }
+  const unexpected = Object.keys(v)
+    .filter((k) => k !== SECRET_DATA_KEY)
+    .map((k) => ({ field: `${field}.${safeText(k, 64)}`, message: `unexpected key; this Secret holds only "${SECRET_DATA_KEY}"` }));
+  for (const e of reportFew(unexpected, field, 'unexpected keys')) errors.push(e);
   const raw = v[SECRET_DATA_KEY];
   if (raw === undefined) return undefined;
   if (typeof raw !== 'string') {

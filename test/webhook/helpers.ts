@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { type DevPki, createCertificateAuthority, issueServingCertificate, serviceDnsNames, writeDevPki } from '../../certs/dev-pki.js';
 import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { KmeshNodeInfoSpec } from '../../core/nodeinfo.js';
@@ -63,6 +63,8 @@ export interface StartOptions {
   readonly bodyLimitBytes?: number;
   /** Files in a Secret-volume layout (`..data` symlink) instead of plain files. */
   readonly secretVolume?: boolean;
+  /** Default: silent. */
+  readonly logger?: Logger;
 }
 
 export async function startWebhook(options: StartOptions = {}): Promise<TestWebhook> {
@@ -86,7 +88,7 @@ export async function startWebhook(options: StartOptions = {}): Promise<TestWebh
       ...(options.bodyLimitBytes !== undefined ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
     },
     { view },
-    pino({ level: 'silent' }),
+    options.logger ?? pino({ level: 'silent' }),
     { processMetrics: false },
   );
   const agent = new Agent({ ca: pki.ca.certPem, keepAlive: true, maxSockets: 16 });
