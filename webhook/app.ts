@@ -135,15 +135,23 @@ export function budgetMs(timeout: unknown): number {
   return seconds !== undefined && seconds > 0 ? Math.min(seconds, 30) * 800 : DEFAULT_BUDGET_MS;
 }
 
+/**
+ * application/json, in UTF-8 (RFC 8259 §8.1). The body parser alone would also decode other
+ * charsets (utf-16, utf-7): a body that means something else to another reader is refused.
+ */
 function requireJsonContentType(ctx: AppContext) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    if (type === 'application/json') {
+    const [media, ...params] = (req.headers['content-type'] ?? '').split(';');
+    const type = media?.trim().toLowerCase();
+    const charset = params.map((p) => /^\s*charset\s*=\s*"?([^"]*)"?\s*$/i.exec(p)?.[1]).find((c) => c !== undefined)?.toLowerCase();
+    if (type === 'application/json' && (charset === undefined || charset === 'utf-8')) {
       next();
       return;
     }
-    ctx.metrics.badRequests.inc({ reason: 'content-type' });
-    sendStatus(res, 415, 'UnsupportedMediaType', `Content-Type must be application/json, got ${type ? `"${safeText(type, 64)}"` : 'none'}`);
+    ctx.metrics.badRequests.inc({ reason: type === 'application/json' ? 'charset' : 'content-type' });
+    sendStatus(res, 415, 'UnsupportedMediaType', type === 'application/json'
+      ? `charset must be utf-8, got "${safeText(charset ?? '', 64)}"`
+      : `Content-Type must be application/json, got ${type ? `"${safeText(type, 64)}"` : 'none'}`);
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { formatErrors } from '../core/result.js';
 import { type AppContext, createWebhookApp } from './app.js';
@@ -19,6 +20,13 @@ export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 /** Whole-request and header deadlines: the API server gives up after at most 30 s anyway. */
 export const REQUEST_TIMEOUT_MS = 30_000;
 export const HEADERS_TIMEOUT_MS = 30_000;
+/** The TLS handshake deadline: Go's (the API server's) own; Node's default would be 120 s. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * How often Node checks the header and request deadlines (its default, 30 s, lets a slow
+ * client stay almost twice as long as the deadline says).
+ */
+const DEADLINE_CHECK_INTERVAL_MS = 1_000;
 
 export interface WebhookServerOptions extends Omit<AppContext, 'readiness'> {
   readonly host: string;
@@ -132,10 +140,25 @@ export class WebhookServer {
         ...this.#options.readiness?.(),
       }),
     });
-    const server = createServer(secureContextOptions(pair), app);
+    const server = createServer({
+      ...secureContextOptions(pair),
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: DEADLINE_CHECK_INTERVAL_MS,
+    }, app);
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-    server.headersTimeout = HEADERS_TIMEOUT_MS;
-    server.requestTimeout = REQUEST_TIMEOUT_MS;
+    // Node's header deadline starts with the first byte of a request: a connection that finishes
+    // the handshake and then sends nothing would be held forever. Give it the same deadline.
+    server.on('secureConnection', (socket: TLSSocket) => {
+      const timer = setTimeout(() => socket.destroy(), HEADERS_TIMEOUT_MS);
+      timer.unref();
+      const clear = (): void => {
+        clearTimeout(timer);
+      };
+      socket.once('data', clear);
+      socket.once('close', clear);
+    });
     server.on('tlsClientError', (err) => {
       this.#logger.debug({ code: (err as NodeJS.ErrnoException).code }, 'TLS handshake failed');
     });
