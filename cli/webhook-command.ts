@@ -20,6 +20,8 @@ interface ServeOptions {
   tlsKey: string;
   stampKey: string;
   stampJwks?: string;
+  clientCa?: string;
+  clientName: string[];
   stampTtl: string;
   clockSkew: string;
   agentUser: string[];
@@ -48,6 +50,8 @@ export function registerWebhookCommands(program: Command): void {
     .option('--tls-key <file>', 'serving key (PEM); re-read when it changes')
     .option('--stamp-key <file>', 'private stamp signing key (JWK, from `webhook keygen`); re-read when it changes')
     .option('--stamp-jwks <file>', 'public JWKS of stamp keys still accepted (the published one, during rotations)')
+    .option('--client-ca <file>', 'CA bundle (PEM) of the API server\'s client certificate (AdmissionConfiguration kubeConfigFile); admission calls without a certificate it verifies get 401; re-read when it changes')
+    .option('--client-name <name>', 'with --client-ca: the certificate\'s CN or a DNS SAN must be this (repeatable; default: any name the CA vouches for)', collect, [])
     .option('--stamp-ttl <duration>', 'lifetime of a validity stamp', `${DEFAULT_STAMP_TTL_SECONDS / 3600}h`)
     .option('--clock-skew <duration>', 'clock difference tolerated when checking stamps', `${DEFAULT_CLOCK_SKEW_SECONDS}s`)
     .option('--agent-user <username>', `node plugin service account, whose node-bound tokens may write their node's KmeshNodeInfo (repeatable; default: ${DEFAULT_AGENT_USERNAMES.join(', ')})`, collect, [])
@@ -84,6 +88,7 @@ async function serve(options: ServeOptions, globals: { kubeconfig?: string; cont
     if (at <= 0 || at === pair.length - 1) throw new CliError(`--node-user: must be user=node, got ${JSON.stringify(pair)}`, USAGE_EXIT);
     return [pair.slice(0, at), pair.slice(at + 1)] as const;
   });
+  if (options.clientName.length > 0 && !options.clientCa) throw new CliError('--client-name needs --client-ca', USAGE_EXIT);
   const shutdownDelayMs = parseDuration(options.shutdownDelay, '--shutdown-delay', true) * 1000;
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
   if (!levels.includes(options.logLevel)) throw new CliError(`--log-level: must be one of ${levels.join(', ')}`, USAGE_EXIT);
@@ -101,6 +106,8 @@ async function serve(options: ServeOptions, globals: { kubeconfig?: string; cont
       keyFile: options.tlsKey,
       stampKeyFile: options.stampKey,
       ...(options.stampJwks ? { stampJwksFile: options.stampJwks } : {}),
+      ...(options.clientCa ? { clientCaFile: options.clientCa } : {}),
+      ...(options.clientName.length > 0 ? { clientNames: options.clientName } : {}),
       stampTtlSeconds: parseDuration(options.stampTtl, '--stamp-ttl'),
       clockSkewSeconds: parseDuration(options.clockSkew, '--clock-skew'),
       identity: identityPolicy({

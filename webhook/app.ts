@@ -4,6 +4,7 @@
  * decisions are made in dispatch.ts.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { MAX_LISTED_ERRORS } from '../core/result.js';
 import { safeText } from '../core/safe-text.js';
@@ -28,6 +29,10 @@ export interface AppContext {
   readonly bodyLimitBytes?: number;
   /** Named readiness checks; /readyz is 200 only when all pass. */
   readonly readiness: () => Readonly<Record<string, boolean>>;
+  /** Admission calls must come with a client certificate the TLS layer verified (--client-ca). */
+  readonly requireClientCertificate?: boolean;
+  /** With requireClientCertificate: its CN or a DNS SAN must be one of these (none: any). */
+  readonly clientNames?: readonly string[];
 }
 
 export function createWebhookApp(ctx: AppContext): express.Express {
@@ -37,7 +42,7 @@ export function createWebhookApp(ctx: AppContext): express.Express {
   const json = express.json({ limit: ctx.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, strict: false, type: () => true });
 
   for (const endpoint of [Endpoint.Mutate, Endpoint.Validate]) {
-    app.post(`/${endpoint}`, requireJsonContentType(ctx), json, (req: Request, res: Response) => admissionHandler(ctx, endpoint, req, res));
+    app.post(`/${endpoint}`, authenticateCaller(ctx), requireJsonContentType(ctx), json, (req: Request, res: Response) => admissionHandler(ctx, endpoint, req, res));
     app.all(`/${endpoint}`, methodNotAllowed('POST'));
   }
   app.get('/healthz', (_req: Request, res: Response) => {
@@ -133,6 +138,46 @@ export function budgetMs(timeout: unknown): number {
   const m = typeof timeout === 'string' ? /^(\d{1,3})s$/.exec(timeout) : null;
   const seconds = m?.[1] !== undefined ? Number(m[1]) : undefined;
   return seconds !== undefined && seconds > 0 ? Math.min(seconds, 30) * 800 : DEFAULT_BUDGET_MS;
+}
+
+/**
+ * With --client-ca, only a caller whose certificate the TLS layer verified against it (the API
+ * server, per its AdmissionConfiguration) may ask for a decision; checked before the body is
+ * read, so an unauthenticated caller costs nothing but the handshake.
+ */
+function authenticateCaller(ctx: AppContext) {
+  const names = new Set(ctx.clientNames ?? []);
+  const required = 'a client certificate signed by the --client-ca is required (the API server\'s AdmissionConfiguration kubeConfigFile)';
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (!ctx.requireClientCertificate) {
+      next();
+      return;
+    }
+    const socket = req.socket as TLSSocket;
+    const cert = socket.getPeerCertificate();
+    if (!socket.authorized) {
+      ctx.metrics.badRequests.inc({ reason: 'unauthenticated' });
+      const why = Object.keys(cert).length === 0
+        ? 'none was presented'
+        : `the client certificate does not verify against the --client-ca (${safeText(String(socket.authorizationError), 80)})`;
+      sendStatus(res, 401, 'Unauthorized', `${required}; ${why}`);
+      return;
+    }
+    const presented = certificateNames(cert);
+    if (names.size > 0 && !presented.some((n) => names.has(n))) {
+      ctx.metrics.badRequests.inc({ reason: 'unauthorized-client' });
+      sendStatus(res, 403, 'Forbidden', `the client certificate is for "${safeText(presented[0] ?? '', 128)}", not one of --client-name ${[...names].join(', ')}`);
+      return;
+    }
+    next();
+  };
+}
+
+/** The subject CN, then the DNS names, of a verified peer certificate. */
+function certificateNames(cert: PeerCertificate): string[] {
+  const cn = (cert.subject as Record<string, string | string[] | undefined> | undefined)?.CN;
+  const dns = (cert.subjectaltname ?? '').split(', ').filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4));
+  return [...(Array.isArray(cn) ? cn : cn === undefined ? [] : [cn]), ...dns];
 }
 
 /**

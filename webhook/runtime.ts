@@ -28,6 +28,10 @@ export interface WebhookConfig {
   readonly checkNodeFacts: boolean;
   readonly filePollIntervalMs?: number;
   readonly bodyLimitBytes?: number;
+  /** CA (PEM) whose client certificates may call the admission endpoints; unset: anyone may. */
+  readonly clientCaFile?: string;
+  /** With clientCaFile: the certificate's CN or a DNS SAN must be one of these (empty: any). */
+  readonly clientNames?: readonly string[];
 }
 
 export interface ClusterSource {
@@ -95,6 +99,8 @@ export async function runWebhook(config: WebhookConfig, source: ClusterSource, l
       keyFile: config.keyFile,
       ...(config.filePollIntervalMs !== undefined ? { certPollIntervalMs: config.filePollIntervalMs } : {}),
       ...(config.bodyLimitBytes !== undefined ? { bodyLimitBytes: config.bodyLimitBytes } : {}),
+      ...(config.clientCaFile !== undefined ? { clientCaFile: config.clientCaFile } : {}),
+      ...(config.clientNames !== undefined ? { clientNames: config.clientNames } : {}),
       metrics,
       logger,
       deps: {

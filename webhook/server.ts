@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { formatErrors } from '../core/result.js';
 import { type AppContext, createWebhookApp } from './app.js';
 import type { WebhookMetrics } from './metrics.js';
-import { type ServingPair, checkServingPair, installServingPair, secureContextOptions } from './serving-cert.js';
+import { type ServingPair, checkClientCa, checkServingPair, installServingPair, secureContextOptions } from './serving-cert.js';
 import { WatchedFiles } from '../lib/watched-files.js';
 
 /**
@@ -28,13 +28,18 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
  */
 const DEADLINE_CHECK_INTERVAL_MS = 1_000;
 
-export interface WebhookServerOptions extends Omit<AppContext, 'readiness'> {
+export interface WebhookServerOptions extends Omit<AppContext, 'readiness' | 'requireClientCertificate'> {
   readonly host: string;
   /** 0 picks a free port (tests). */
   readonly port: number;
   readonly certFile: string;
   readonly keyFile: string;
   readonly certPollIntervalMs?: number;
+  /**
+   * PEM bundle of the CA that signs the API server's client certificate; re-read with the
+   * serving pair. Set, admission calls without a certificate it verifies get 401.
+   */
+  readonly clientCaFile?: string;
   /** Readiness checks besides the serving certificate (cache synced, stamp keys loaded…). */
   readonly readiness?: () => Readonly<Record<string, boolean>>;
 }
@@ -46,6 +51,7 @@ export class WebhookServer {
   readonly #files: WatchedFiles;
   #server: Server | undefined;
   #pair: ServingPair | undefined;
+  #clientCa: Buffer | undefined;
   #lastError = '';
   #stopping = false;
 
@@ -54,9 +60,9 @@ export class WebhookServer {
     this.#logger = options.logger;
     this.#metrics = options.metrics;
     this.#files = new WatchedFiles({
-      files: [options.certFile, options.keyFile],
+      files: options.clientCaFile === undefined ? [options.certFile, options.keyFile] : [options.certFile, options.keyFile, options.clientCaFile],
       pollIntervalMs: options.certPollIntervalMs ?? 10_000,
-      onChange: ([cert, key]) => this.#offer(cert, key),
+      onChange: ([cert, key, clientCa]) => this.#offer(cert, key, clientCa),
       onError: (err) => {
         this.#lastError = (err as NodeJS.ErrnoException).code ?? err.message;
         this.#logger.warn({ code: this.#lastError }, 'cannot read the TLS files; still serving the previous certificate');
@@ -131,9 +137,13 @@ export class WebhookServer {
   async #listen(): Promise<void> {
     await this.#files.start();
     const pair = this.#pair;
-    if (!pair) throw new Error(`cannot serve HTTPS: ${this.#lastError || 'no usable certificate'} (${this.#options.certFile}, ${this.#options.keyFile})`);
+    if (!pair) {
+      const files = [this.#options.certFile, this.#options.keyFile, ...(this.#options.clientCaFile === undefined ? [] : [this.#options.clientCaFile])];
+      throw new Error(`cannot serve HTTPS: ${this.#lastError || 'no usable certificate'} (${files.join(', ')})`);
+    }
     const app = createWebhookApp({
       ...this.#options,
+      requireClientCertificate: this.#options.clientCaFile !== undefined,
       readiness: () => ({
         'serving-certificate': this.#pair !== undefined,
         draining: !this.#stopping,
@@ -141,7 +151,11 @@ export class WebhookServer {
       }),
     });
     const server = createServer({
-      ...secureContextOptions(pair),
+      ...secureContextOptions(pair, this.#clientCa),
+      // Asked for, not demanded in the handshake: kubelet probes of /healthz and /readyz carry no
+      // certificate. The admission endpoints refuse callers that are not authorized (app.ts).
+      requestCert: this.#options.clientCaFile !== undefined,
+      rejectUnauthorized: false,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
@@ -173,17 +187,20 @@ export class WebhookServer {
     this.#logger.info({ url: this.url, certificate: pair.fingerprint256, notAfter: pair.notAfter.toISOString() }, 'webhook listening');
   }
 
-  #offer(cert: Buffer | undefined, key: Buffer | undefined): boolean {
+  #offer(cert: Buffer | undefined, key: Buffer | undefined, clientCa: Buffer | undefined): boolean {
     if (!cert || !key) return false;
+    const wantsCa = this.#options.clientCaFile !== undefined;
     const checked = checkServingPair(cert, key);
-    if (!checked.ok) {
-      this.#lastError = formatErrors(checked.errors);
+    const ca = wantsCa ? checkClientCa(clientCa ?? Buffer.alloc(0)) : undefined;
+    if (!checked.ok || (ca && !ca.ok)) {
+      this.#lastError = formatErrors([...(checked.ok ? [] : checked.errors), ...(ca && !ca.ok ? ca.errors : [])]);
       this.#metrics.reloads.inc({ what: 'tls', result: 'failure' });
-      this.#logger.error({ problem: this.#lastError }, 'refusing the new TLS pair; still serving the previous certificate');
+      this.#logger.error({ problem: this.#lastError }, 'refusing the new TLS files; still serving the previous certificate and client CA');
       return false;
     }
     const pair = checked.value;
-    if (this.#server) installServingPair(this.#server, pair);
+    this.#clientCa = ca?.ok ? ca.value : undefined;
+    if (this.#server) installServingPair(this.#server, pair, this.#clientCa);
     const previous = this.#pair;
     this.#pair = pair;
     this.#metrics.reloads.inc({ what: 'tls', result: 'success' });

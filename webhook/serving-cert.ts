@@ -37,8 +37,29 @@ export interface ServingPair {
   readonly subjectAltName: string;
 }
 
-export function secureContextOptions(pair: Pick<ServingPair, 'cert' | 'key'>): SecureContextOptions {
-  return { cert: pair.cert, key: pair.key, minVersion: TLS_MIN_VERSION, ciphers: TLS_CIPHERS, honorCipherOrder: true };
+/** `clientCa`: the CA bundle client certificates are verified against (when required). */
+export function secureContextOptions(pair: Pick<ServingPair, 'cert' | 'key'>, clientCa?: Buffer): SecureContextOptions {
+  return { cert: pair.cert, key: pair.key, minVersion: TLS_MIN_VERSION, ciphers: TLS_CIPHERS, honorCipherOrder: true, ...(clientCa ? { ca: clientCa } : {}) };
+}
+
+/**
+ * Check a PEM bundle of CA certificates for verifying clients: at least one certificate, every
+ * one a CA and unexpired. Messages never quote the input.
+ */
+export function checkClientCa(pem: Buffer, now: Date = new Date()): Result<Buffer> {
+  const blocks = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) return fail([{ field: 'client CA', message: 'holds no PEM certificate' }]);
+  for (const [i, block] of blocks.entries()) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(block);
+    } catch {
+      return fail([{ field: `client CA certificate ${i + 1}`, message: 'is not a valid certificate' }]);
+    }
+    if (!cert.ca) return fail([{ field: `client CA certificate ${i + 1}`, message: 'is not a CA certificate (basicConstraints CA:TRUE)' }]);
+    if (new Date(cert.validTo).getTime() <= now.getTime()) return fail([{ field: `client CA certificate ${i + 1}`, message: `expired at ${new Date(cert.validTo).toISOString()}` }]);
+  }
+  return ok(pem);
 }
 
 /**
@@ -70,7 +91,7 @@ export function checkServingPair(cert: Buffer, key: Buffer, now: Date = new Date
   return ok({ cert, key, notAfter, fingerprint256: leaf.fingerprint256, subjectAltName: leaf.subjectAltName ?? '' });
 }
 
-/** Swap the pair of a running server; only new handshakes see it. */
-export function installServingPair(server: TlsServer, pair: ServingPair): void {
-  server.setSecureContext(secureContextOptions(pair));
+/** Swap the pair (and client CA) of a running server; only new handshakes see them. */
+export function installServingPair(server: TlsServer, pair: ServingPair, clientCa?: Buffer): void {
+  server.setSecureContext(secureContextOptions(pair, clientCa));
 }

@@ -65,6 +65,9 @@ export interface StartOptions {
   readonly secretVolume?: boolean;
   /** Default: silent. */
   readonly logger?: Logger;
+  /** Require client certificates from this CA (written to `client-ca.crt` in `dir`). */
+  readonly clientCaPem?: string;
+  readonly clientNames?: readonly string[];
 }
 
 export async function startWebhook(options: StartOptions = {}): Promise<TestWebhook> {
@@ -73,6 +76,7 @@ export async function startWebhook(options: StartOptions = {}): Promise<TestWebh
   await writeDevPki(join(dir, 'tls'), pki);
   const stamp = await generateStampKey();
   await writeFile(join(dir, 'stamp-key.jwk'), JSON.stringify(stamp.privateJwk), { mode: 0o600 });
+  if (options.clientCaPem !== undefined) await writeFile(join(dir, 'client-ca.crt'), options.clientCaPem);
   const view = options.view ?? defaultView();
   const running = await runWebhook(
     {
@@ -86,6 +90,8 @@ export async function startWebhook(options: StartOptions = {}): Promise<TestWebh
       ...(options.stampTtlSeconds !== undefined ? { stampTtlSeconds: options.stampTtlSeconds } : {}),
       ...(options.filePollIntervalMs !== undefined ? { filePollIntervalMs: options.filePollIntervalMs } : {}),
       ...(options.bodyLimitBytes !== undefined ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+      ...(options.clientCaPem !== undefined ? { clientCaFile: join(dir, 'client-ca.crt') } : {}),
+      ...(options.clientNames !== undefined ? { clientNames: options.clientNames } : {}),
     },
     { view },
     options.logger ?? pino({ level: 'silent' }),
