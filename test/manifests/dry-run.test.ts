@@ -19,6 +19,7 @@ const CLUSTER_KINDS = [
   kind('apps', 'v1', 'DaemonSet', 'daemonsets'),
   kind('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
   kind('batch', 'v1', 'CronJob', 'cronjobs'),
+  kind('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies'),
   kind('rbac.authorization.k8s.io', 'v1', 'Role', 'roles'),
   kind('rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings'),
   kind('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', false),
