@@ -2,13 +2,17 @@
  * `kmesh-ipsec webhook`: run the admission webhook; `kmesh-ipsec webhook keygen`: create a stamp
  * signing key. Flag parsing and process lifecycle only; everything else is in webhook/.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_STAMP_TTL_SECONDS, StampAlgorithm } from '../core/stamp.js';
 import { DEFAULT_AGENT_USERNAMES, identityPolicy } from '../webhook/identity.js';
 import { CliError, USAGE_EXIT } from './errors.js';
 import { parseDuration } from './durations.js';
+import { outputDirectory, readInputFile } from './files.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
+
+/** A JWKS holds a few public keys; a ConfigMap at most 1 MiB. */
+const MAX_JWKS_BYTES = 1024 * 1024;
 
 /** Port the webhook listens on in its pod; the Service maps 443 to it. */
 export const DEFAULT_WEBHOOK_PORT = 9443;
@@ -89,7 +93,11 @@ async function serve(options: ServeOptions, globals: { kubeconfig?: string; cont
     return [pair.slice(0, at), pair.slice(at + 1)] as const;
   });
   if (options.clientName.length > 0 && !options.clientCa) throw new CliError('--client-name needs --client-ca', USAGE_EXIT);
-  const shutdownDelayMs = parseDuration(options.shutdownDelay, '--shutdown-delay', true) * 1000;
+  // Below an hour, every node re-publishes every half hour; above a week, a stolen stamp is good for too long.
+  const stampTtlSeconds = parseDuration(options.stampTtl, '--stamp-ttl', { min: 3600, max: 7 * 24 * 3600 });
+  const clockSkewSeconds = parseDuration(options.clockSkew, '--clock-skew', { min: 0, max: 600 });
+  const filePollIntervalMs = parseDuration(options.filePollInterval, '--file-poll-interval', { min: 1, max: 600 }) * 1000;
+  const shutdownDelayMs = parseDuration(options.shutdownDelay, '--shutdown-delay', { min: 0, max: 600 }) * 1000;
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
   if (!levels.includes(options.logLevel)) throw new CliError(`--log-level: must be one of ${levels.join(', ')}`, USAGE_EXIT);
 
@@ -108,8 +116,8 @@ async function serve(options: ServeOptions, globals: { kubeconfig?: string; cont
       ...(options.stampJwks ? { stampJwksFile: options.stampJwks } : {}),
       ...(options.clientCa ? { clientCaFile: options.clientCa } : {}),
       ...(options.clientName.length > 0 ? { clientNames: options.clientName } : {}),
-      stampTtlSeconds: parseDuration(options.stampTtl, '--stamp-ttl'),
-      clockSkewSeconds: parseDuration(options.clockSkew, '--clock-skew'),
+      stampTtlSeconds,
+      clockSkewSeconds,
       identity: identityPolicy({
         ...(options.agentUser.length > 0 ? { agentUsernames: options.agentUser } : {}),
         privilegedUsernames: options.privilegedUser,
@@ -117,7 +125,7 @@ async function serve(options: ServeOptions, globals: { kubeconfig?: string; cont
         userNodes,
       }),
       checkNodeFacts: options.nodeFacts,
-      filePollIntervalMs: parseDuration(options.filePollInterval, '--file-poll-interval') * 1000,
+      filePollIntervalMs,
     },
     { kubeConfig },
     logger,
@@ -152,29 +160,24 @@ async function keygen(options: KeygenOptions): Promise<void> {
   if (!alg) throw new CliError(`--alg: must be ${Object.values(StampAlgorithm).join(' or ')}, got ${JSON.stringify(options.alg)}`, USAGE_EXIT);
   let existing: unknown;
   if (options.jwks !== undefined) {
+    const text = await readInputFile(options.jwks, '--jwks', MAX_JWKS_BYTES);
     try {
-      existing = JSON.parse(await readFile(options.jwks, 'utf8')) as unknown;
-    } catch (err: unknown) {
-      throw new CliError(`--jwks: cannot read ${options.jwks} as JSON (${(err as NodeJS.ErrnoException).code ?? 'invalid JSON'})`);
+      existing = JSON.parse(text) as unknown;
+    } catch {
+      throw new CliError(`--jwks: ${options.jwks} is not JSON`);
     }
   }
   const { addToJwks, generateStampKey } = await import('../certs/stamp-keygen.js');
   const key = await generateStampKey(alg);
   const jwks = await addToJwks(existing, key.publicJwk);
   if (!jwks.ok) throw new CliError(`--jwks: ${jwks.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
-  await mkdir(options.out, { recursive: true, mode: 0o700 });
+  await outputDirectory(options.out);
   const keyFile = join(options.out, 'stamp-key.jwk');
   const jwksFile = join(options.out, 'stamp-jwks.json');
-  await atomicWrite(keyFile, `${JSON.stringify(key.privateJwk)}\n`, 0o600);
-  await atomicWrite(jwksFile, `${JSON.stringify(jwks.value, null, 2)}\n`, 0o644);
+  await writeFileAtomic(keyFile, `${JSON.stringify(key.privateJwk)}\n`, 0o600);
+  await writeFileAtomic(jwksFile, `${JSON.stringify(jwks.value, null, 2)}\n`, 0o644);
   process.stderr.write(`wrote ${keyFile} (private, mode 0600) and ${jwksFile} (${jwks.value.keys.length} public key(s))\n`);
   process.stdout.write(`${key.kid}\n`);
-}
-
-async function atomicWrite(path: string, text: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text, { mode });
-  await rename(tmp, path);
 }
 
 function collect(value: string, previous: string[]): string[] {
