@@ -1,5 +1,5 @@
 /** Files the user names on the command line: read bounded, output directories made safely, errors as one line. */
-import { readBoundedFile } from '../lib/bounded-read.js';
+import { readBoundedFile, readProblem } from '../lib/bounded-read.js';
 import { ensureDirectory } from '../lib/atomic-write.js';
 import { CliError } from './errors.js';
 
@@ -10,12 +10,6 @@ export async function readInputFile(file: string, flag: string, maxBytes: number
   } catch (err: unknown) {
     throw new CliError(`${flag}: ${file}: ${readProblem(err)}`, exitCode);
   }
-}
-
-/** What went wrong reading a file, in a few words: the errno, or the bounded reader's reason. */
-export function readProblem(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return e.code === 'EFBIG' || e.code === 'EFTYPE' ? e.message : (e.code ?? 'cannot read it');
 }
 
 /** `--out DIR`, created (mode 0700) where missing. */

@@ -6,9 +6,9 @@
 import { PSK_BYTES } from '../core/constants.js';
 import { checkKeyStrength } from '../core/secret.js';
 import { safeText } from '../core/safe-text.js';
-import { readBoundedStream } from '../lib/bounded-read.js';
+import { readBoundedStream, readProblem } from '../lib/bounded-read.js';
 import { CliError, USAGE_EXIT } from './errors.js';
-import { readInputFile, readProblem } from './files.js';
+import { readInputFile } from './files.js';
 
 const HEX_CHARS = PSK_BYTES * 2;
 const EXPECTED = `${HEX_CHARS} hex characters (${PSK_BYTES} bytes: 32-byte AES-256 key + 4-byte salt)`;

@@ -18,6 +18,13 @@ export class BoundedReadError extends Error {
   }
 }
 
+/** What went wrong reading a file, in a few words for a log or an error: the refusal, or the errno. */
+export function readProblem(err: unknown): string {
+  if (err instanceof BoundedReadError) return err.message;
+  const e = err as NodeJS.ErrnoException;
+  return e.code ?? (err instanceof Error ? err.message : String(err));
+}
+
 const tooLarge = (maxBytes: number): BoundedReadError => new BoundedReadError('EFBIG', `larger than ${maxBytes} bytes`);
 
 /** The content of regular file `path`, refused when it is larger than `maxBytes`. */

@@ -12,6 +12,7 @@ import { KubeClusterView } from './kube-cluster-view.js';
 import { WebhookMetrics } from './metrics.js';
 import { WebhookServer } from './server.js';
 import { WatchedFiles } from '../lib/watched-files.js';
+import { readProblem } from '../lib/bounded-read.js';
 
 export interface WebhookConfig {
   readonly host: string;
@@ -71,7 +72,7 @@ export async function runWebhook(config: WebhookConfig, source: ClusterSource, l
       return true;
     },
     onError: (err) => {
-      logger.warn({ code: (err as NodeJS.ErrnoException).code ?? err.message }, 'cannot read the stamp key files; keeping the previous keys');
+      logger.warn({ problem: readProblem(err) }, 'cannot read the stamp key files; keeping the previous keys');
     },
   });
   if (!(await keyFiles.start()) || !stamps.current()) {

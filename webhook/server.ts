@@ -11,6 +11,7 @@ import { type AppContext, createWebhookApp } from './app.js';
 import type { WebhookMetrics } from './metrics.js';
 import { type ServingPair, checkClientCa, checkServingPair, installServingPair, secureContextOptions } from './serving-cert.js';
 import { WatchedFiles } from '../lib/watched-files.js';
+import { readProblem } from '../lib/bounded-read.js';
 
 /**
  * Go's http.Transport (the API server's client) closes idle connections after 90 s. If we closed
@@ -64,8 +65,8 @@ export class WebhookServer {
       pollIntervalMs: options.certPollIntervalMs ?? 10_000,
       onChange: ([cert, key, clientCa]) => this.#offer(cert, key, clientCa),
       onError: (err) => {
-        this.#lastError = (err as NodeJS.ErrnoException).code ?? err.message;
-        this.#logger.warn({ code: this.#lastError }, 'cannot read the TLS files; still serving the previous certificate');
+        this.#lastError = readProblem(err);
+        this.#logger.warn({ problem: this.#lastError }, 'cannot read the TLS files; still serving the previous certificate');
       },
     });
   }
