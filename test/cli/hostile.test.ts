@@ -216,3 +216,26 @@ test('certs: the keys are 0600 whatever was there before', async (t) => {
   t.is(r.code, 0, r.stderr);
   for (const name of ['tls.key', 'ca.key']) t.is((await stat(join(out, name))).mode & 0o777, 0o600, name);
 });
+
+test('an API server that ignores paging and answers 150,000 KmeshNodeInfos at once gets a clear refusal', async (t) => {
+  const { createServer } = await import('node:http');
+  const items = JSON.stringify({ apiVersion: 'kmesh.net/v1alpha1', kind: 'KmeshNodeInfoList', metadata: {}, items: Array.from({ length: 150_000 }, () => ({})) });
+  const server = createServer((req, res) => {
+    const list = (req.url ?? '').includes('kmeshnodeinfos');
+    res.writeHead(list ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(list ? items : JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound', message: 'not found' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const { port } = server.address() as { port: number };
+  const file = join(dir, 'unpaged.kubeconfig');
+  writeFileSync(file, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'x',
+    clusters: [{ name: 'c', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'u', user: { token: 't' } }],
+    contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+  }));
+  const r = await run(['--kubeconfig', file, 'status', '--cluster']);
+  t.is(r.code, 1, r.stderr);
+  t.is(r.stderr, 'kmesh-ipsec: cannot list KmeshNodeInfos in kmesh-system: the API returned more than 50000 objects\n');
+});
