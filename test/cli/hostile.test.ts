@@ -239,3 +239,26 @@ test('an API server that ignores paging and answers 150,000 KmeshNodeInfos at on
   t.is(r.code, 1, r.stderr);
   t.is(r.stderr, 'kmesh-ipsec: cannot list KmeshNodeInfos in kmesh-system: the API returned more than 50000 objects\n');
 });
+
+test('status reads a bounded answer from the node plugin endpoint: an endless one is refused', async (t) => {
+  const { createServer } = await import('node:http');
+  const chunk = Buffer.alloc(1 << 20, 0x20);
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const pump = (): void => {
+      while (res.write(chunk)) { /* until the socket pushes back */ }
+    };
+    res.on('drain', pump);
+    res.on('close', () => res.off('drain', pump));
+    pump();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as { port: number };
+  const r = await run(['status', '--endpoint', `http://127.0.0.1:${port}`], { timeoutMs: 60_000 });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /^kmesh-ipsec: cannot read the node plugin at http:\/\/127\.0\.0\.1:\d+\/status \(answer larger than 4194304 bytes\)/);
+});
