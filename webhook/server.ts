@@ -4,7 +4,6 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { formatErrors } from '../core/result.js';
 import { type AppContext, createWebhookApp } from './app.js';
@@ -12,6 +11,7 @@ import type { WebhookMetrics } from './metrics.js';
 import { type ServingPair, checkClientCa, checkServingPair, installServingPair, secureContextOptions } from './serving-cert.js';
 import { WatchedFiles } from '../lib/watched-files.js';
 import { readProblem } from '../lib/bounded-read.js';
+import { closeSilentConnections } from '../lib/silent-connections.js';
 
 /**
  * Go's http.Transport (the API server's client) closes idle connections after 90 s. If we closed
@@ -163,17 +163,7 @@ export class WebhookServer {
       connectionsCheckingInterval: DEADLINE_CHECK_INTERVAL_MS,
     }, app);
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-    // Node's header deadline starts with the first byte of a request: a connection that finishes
-    // the handshake and then sends nothing would be held forever. Give it the same deadline.
-    server.on('secureConnection', (socket: TLSSocket) => {
-      const timer = setTimeout(() => socket.destroy(), HEADERS_TIMEOUT_MS);
-      timer.unref();
-      const clear = (): void => {
-        clearTimeout(timer);
-      };
-      socket.once('data', clear);
-      socket.once('close', clear);
-    });
+    closeSilentConnections(server, 'secureConnection', HEADERS_TIMEOUT_MS);
     server.on('tlsClientError', (err) => {
       this.#logger.debug({ code: (err as NodeJS.ErrnoException).code }, 'TLS handshake failed');
     });

@@ -6,8 +6,9 @@
  * what needs to reach it (the DaemonSet's probes and Prometheus).
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { closeSilentConnections } from '../../lib/silent-connections.js';
 
 export interface HttpSources {
   readonly registry: Registry;
@@ -35,17 +36,7 @@ export async function listenEndpoint(host: string, port: number, sources: HttpSo
       else res.destroy();
     });
   });
-  // Node's header deadline starts with a request's first byte; a connection that sends nothing
-  // gets the same deadline.
-  server.on('connection', (socket: Socket) => {
-    const timer = setTimeout(() => socket.destroy(), HEADERS_TIMEOUT_MS);
-    timer.unref();
-    const clear = (): void => {
-      clearTimeout(timer);
-    };
-    socket.once('data', clear);
-    socket.once('close', clear);
-  });
+  closeSilentConnections(server, 'connection', HEADERS_TIMEOUT_MS);
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 50;
   server.maxRequestsPerSocket = 100;

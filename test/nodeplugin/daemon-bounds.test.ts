@@ -5,7 +5,8 @@
  * far in the future does not fire at once.
  */
 import test from 'ava';
-import { connect, type Socket } from 'node:net';
+import { closedAfter } from '../helpers/sockets.js';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -17,21 +18,6 @@ import { WorkQueue } from '../../nodeplugin/daemon/work-queue.js';
 
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 const SLACK_MS = 15_000;
-
-function closedAfter(socket: Socket, giveUpMs: number): Promise<number> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(giveUpMs);
-    }, giveUpMs);
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Date.now() - started);
-    });
-  });
-}
 
 test('the HTTP endpoint closes a client that never finishes its headers, and one that sends nothing, at the header deadline', async (t) => {
   const endpoint = await listenEndpoint('127.0.0.1', 0, {

@@ -5,7 +5,8 @@
  * TLS 1.2 offers only ECDHE key exchange with AEAD ciphers.
  */
 import test from 'ava';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { closedAfter } from '../helpers/sockets.js';
+import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { HANDSHAKE_TIMEOUT_MS, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from '../../webhook/server.js';
 import { type TestWebhook, ipsecSecret, ipsecValue, secretReview, startWebhook } from './helpers.js';
@@ -20,22 +21,6 @@ test.after.always(async () => {
 
 /** Upper margin on every deadline: the timer is exact, the machine is not. */
 const SLACK_MS = 15_000;
-
-/** Milliseconds from now until `socket` closes, or `giveUpMs` if it is still open then. */
-function closedAfter(socket: Socket, giveUpMs: number): Promise<number> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(giveUpMs);
-    }, giveUpMs);
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Date.now() - started);
-    });
-  });
-}
 
 function tls(options: { maxVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string } = {}): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
