@@ -7,9 +7,9 @@
  * when running under Node), RSA 2048 because forge cannot sign with EC keys.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import forge from 'node-forge';
+import { ensureDirectory, writeFileAtomic } from '../lib/atomic-write.js';
 
 export interface CertificateAuthority {
   readonly certPem: string;
@@ -117,18 +117,15 @@ export interface WrittenPki {
 }
 
 /**
- * Write ca.crt, tls.crt, tls.key (and ca.key when asked) into `dir`, keys mode 0600. Each file
- * is written to a temporary name and renamed, so a server watching the directory never reads a
- * half-written file.
+ * Write ca.crt, tls.crt, tls.key (and ca.key when asked) into `dir`, keys mode 0600 from their
+ * creation. Each file replaces its predecessor atomically (lib/atomic-write.ts), so a server
+ * watching the directory never reads a half-written file.
  */
 export async function writeDevPki(dir: string, pki: DevPki, options: { writeCaKey?: boolean } = {}): Promise<WrittenPki> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await ensureDirectory(dir, 0o700);
   const put = async (name: string, text: string, mode: number): Promise<string> => {
     const path = join(dir, name);
-    const tmp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-    await writeFile(tmp, text, { mode });
-    await chmod(tmp, mode);
-    await rename(tmp, path);
+    await writeFileAtomic(path, text, mode);
     return path;
   };
   const caCert = await put('ca.crt', pki.ca.certPem, 0o644);

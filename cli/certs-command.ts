@@ -2,12 +2,15 @@
  * `kmesh-ipsec certs`: a development CA and webhook serving certificate. Prints the caBundle
  * (and only that) on stdout so it can be captured with $(...); the summary goes to stderr.
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { CertificateAuthority } from '../certs/dev-pki.js';
 import { KMESH_NAMESPACE } from '../core/constants.js';
 import { parseIp } from '../core/ip.js';
 import { CliError, USAGE_EXIT } from './errors.js';
+import { outputDirectory, readInputFile } from './files.js';
+
+/** A PEM certificate or key is a few KB. */
+const MAX_PEM_BYTES = 1024 * 1024;
 
 /** The Service in front of the webhook (docs/webhook.md). */
 export const WEBHOOK_SERVICE = 'kmesh-ipsec-webhook';
@@ -43,10 +46,11 @@ export function registerCertsCommands(program: Command): void {
       for (const ip of options.ip) if (!parseIp(ip)) throw new CliError(`--ip: ${JSON.stringify(ip)} is not an IP address`, USAGE_EXIT);
       if ((options.caCert === undefined) !== (options.caKey === undefined)) throw new CliError('--ca-cert and --ca-key go together', USAGE_EXIT);
 
+      await outputDirectory(options.out);
       // node-forge is loaded only when this command runs.
       const { caBundle, createCertificateAuthority, issueServingCertificate, serviceDnsNames, writeDevPki } = await import('../certs/dev-pki.js');
       const ca: CertificateAuthority = options.caCert !== undefined && options.caKey !== undefined
-        ? { certPem: await readText(options.caCert, '--ca-cert'), keyPem: await readText(options.caKey, '--ca-key') }
+        ? { certPem: await readInputFile(options.caCert, '--ca-cert', MAX_PEM_BYTES), keyPem: await readInputFile(options.caKey, '--ca-key', MAX_PEM_BYTES) }
         : createCertificateAuthority({ days: caDays });
       let serving;
       try {
@@ -77,12 +81,4 @@ function positiveInt(text: string, flag: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0) throw new CliError(`${flag}: must be a positive whole number, got ${JSON.stringify(text)}`, USAGE_EXIT);
   return n;
-}
-
-async function readText(file: string, flag: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err: unknown) {
-    throw new CliError(`${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
 }

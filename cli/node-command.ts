@@ -81,13 +81,6 @@ function logLevel(level: string): string {
   return level;
 }
 
-/** Seconds of a duration flag, within [min, max]. */
-function boundedDuration(text: string, flag: string, min: number, max: number): number {
-  const s = parseDuration(text, flag, min === 0);
-  if (s < min || s > max) throw new CliError(`${flag}: must be between ${min}s and ${max}s, got ${JSON.stringify(text)}`, USAGE_EXIT);
-  return s;
-}
-
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
   const port = Number(m?.[3]);
@@ -98,9 +91,9 @@ export function parseListen(text: string): { host: string; port: number } {
 async function runNode(options: NodeOptions, globals: { kubeconfig?: string; context?: string }): Promise<void> {
   const name = nodeName(options.nodeName);
   const level = logLevel(options.logLevel);
-  const graceMs = boundedDuration(options.gracePeriod, '--grace-period', 1, 7 * 24 * 3600) * 1000;
-  const publishJitterMs = boundedDuration(options.publishJitter, '--publish-jitter', 0, 3600) * 1000;
-  const resyncIntervalMs = boundedDuration(options.resyncInterval, '--resync-interval', 1, 24 * 3600) * 1000;
+  const graceMs = parseDuration(options.gracePeriod, '--grace-period', { min: 1, max: 7 * 24 * 3600 }) * 1000;
+  const publishJitterMs = parseDuration(options.publishJitter, '--publish-jitter', { min: 0, max: 3600 }) * 1000;
+  const resyncIntervalMs = parseDuration(options.resyncInterval, '--resync-interval', { min: 1, max: 24 * 3600 }) * 1000;
   const listen = parseListen(options.listen);
   const [{ pino }, { loadKubeConfig }, { NodePlugin }, { nodePinDir }] = await Promise.all([
     import('pino'), import('./kube.js'), import('../nodeplugin/daemon/node-plugin.js'), import('../nodeplugin/bpf/index.js'),

@@ -24,7 +24,13 @@ export async function listNodeInfos(kc: KubeConfig): Promise<unknown[]> {
       if (apiStatus(err) === 404) return []; // CRD not installed: no node publishes anything
       throw new CliError(`cannot list KmeshNodeInfos in ${KMESH_NAMESPACE}: ${describeKubeError(err, kc)}`);
     }
-    if (Array.isArray(body.items)) items.push(...(body.items as unknown[]));
+    // One item at a time: a server that ignores `limit` could send more than push(...) takes.
+    if (Array.isArray(body.items)) {
+      for (const item of body.items as unknown[]) {
+        if (items.length >= MAX_PAGES * PAGE_SIZE) throw new CliError(`cannot list KmeshNodeInfos in ${KMESH_NAMESPACE}: the API returned more than ${MAX_PAGES * PAGE_SIZE} objects`);
+        items.push(item);
+      }
+    }
     const token = body.metadata?.continue;
     if (typeof token !== 'string' || token === '') return items;
     next = token;

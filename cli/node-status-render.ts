@@ -1,14 +1,13 @@
 /** How `kmesh-ipsec status` shows one node plugin's /status document. */
 import type { NodeStatus } from '../nodeplugin/daemon/status.js';
-import { oneLine } from '../core/cluster-keys.js';
+import { safeText } from '../core/safe-text.js';
 import { alignColumns } from './cluster-view-render.js';
 
 const PEER_HEADERS = ['PEER', 'STATE', 'OUT SPI', 'IN SPIS', 'STAMP EXPIRES', 'REASON'] as const;
 
 /** Control characters and overlong text from the cluster never reach the terminal as they are. */
 function clean(text: string, max = 160): string {
-  const plain = oneLine(text);
-  return plain.length <= max ? plain : `${plain.slice(0, max - 1)}…`;
+  return safeText(text, max);
 }
 
 export function renderNodeStatus(s: NodeStatus): string {

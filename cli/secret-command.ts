@@ -7,7 +7,7 @@ import { AEAD_ALGORITHM, DEFAULT_ICV_BITS, KMESH_NAMESPACE, SECRET_NAME } from '
 import { keyFingerprint } from '../core/fingerprint.js';
 import { type IpsecKey, renderIpsecSecret } from '../core/secret.js';
 import { CliError, ROTATING_EXIT, USAGE_EXIT } from './errors.js';
-import { parseKeyFlag, parseSpiFlag } from './key-flag.js';
+import { KEY_FILE_OPTION_HELP, KEY_OPTION_HELP, type KeyOptions, parseSpiFlag, readKeyOption } from './key-flag.js';
 import { type KubeOptions, loadKubeConfig } from './kube.js';
 import { SecretStore, type WriteOutcome } from './secret-store.js';
 import { describeHoldout } from './cluster-view-render.js';
@@ -21,7 +21,8 @@ export function registerSecretCommands(program: Command): void {
   secret
     .command('create')
     .description('create the key (SPI 1 on a fresh cluster) or rotate it to the next SPI once every node is on the current one')
-    .option('--key <hex>', `72 hex characters (36 bytes); default: 36 random bytes from the OS CSPRNG`)
+    .option('--key <hex>', `${KEY_OPTION_HELP}; default: 36 random bytes from the OS CSPRNG`)
+    .option('--key-file <file>', KEY_FILE_OPTION_HELP)
     .option('--force', 'rotate even while nodes are not all on the current SPI', false)
     .option('--dry-run', 'show the current SPI, the next SPI and the nodes behind; write nothing', false)
     .option('-o, --output <format>', 'text or json', 'text')
@@ -32,9 +33,9 @@ A rotation waits until every KmeshNodeInfo advertises the current SPI (see
 'kmesh-ipsec status --cluster'); otherwise it is refused with exit status ${ROTATING_EXIT}, naming
 the nodes behind. --force rotates anyway. --dry-run exits as the real run would.`,
     )
-    .action(async (opts: { key?: string; force: boolean; dryRun: boolean; output: string }) => {
+    .action(async (opts: KeyOptions & { force: boolean; dryRun: boolean; output: string }) => {
       const format = outputFormat(opts.output, ['text', 'json']);
-      const keyBytes = opts.key === undefined ? undefined : parseKeyFlag(opts.key);
+      const keyBytes = await readKeyOption(opts);
       const outcome = await store().createOrRotate(keyBytes, { force: opts.force, dryRun: opts.dryRun });
       const report = writeReport(outcome, keyBytes !== undefined);
       for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
@@ -85,12 +86,16 @@ the nodes behind. --force rotates anyway. --dry-run exits as the real run would.
   secret
     .command('render')
     .description('print the Secret manifest offline (for GitOps); nothing is sent to a cluster')
-    .requiredOption('--key <hex>', '72 hex characters (36 bytes)')
+    .option('--key <hex>', KEY_OPTION_HELP)
+    .option('--key-file <file>', KEY_FILE_OPTION_HELP)
     .requiredOption('--spi <n>', 'key version, 1 to 2147483647; must be above the SPI in use')
     .option('-o, --output <format>', 'yaml or json', 'yaml')
-    .action((opts: { key: string; spi: string; output: string }) => {
+    .action(async (opts: KeyOptions & { spi: string; output: string }) => {
       const format = outputFormat(opts.output, ['yaml', 'json']);
-      const key: IpsecKey = { spi: parseSpiFlag(opts.spi), aeadKeyName: AEAD_ALGORITHM, aeadKey: parseKeyFlag(opts.key), icvBits: DEFAULT_ICV_BITS };
+      const spi = parseSpiFlag(opts.spi);
+      const aeadKey = await readKeyOption(opts);
+      if (!aeadKey) throw new CliError('the key is required: --key-file FILE, --key - (standard input) or --key HEX', USAGE_EXIT);
+      const key: IpsecKey = { spi, aeadKeyName: AEAD_ALGORITHM, aeadKey, icvBits: DEFAULT_ICV_BITS };
       const manifest = renderIpsecSecret(key);
       process.stdout.write(format === 'json' ? `${JSON.stringify(manifest, null, 2)}\n` : toYaml(manifest));
     });

@@ -2,13 +2,17 @@
  * `kmesh-ipsec webhook`: run the admission webhook; `kmesh-ipsec webhook keygen`: create a stamp
  * signing key. Flag parsing and process lifecycle only; everything else is in webhook/.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_STAMP_TTL_SECONDS, StampAlgorithm } from '../core/stamp.js';
 import { DEFAULT_AGENT_USERNAMES, identityPolicy } from '../webhook/identity.js';
 import { CliError, USAGE_EXIT } from './errors.js';
 import { parseDuration } from './durations.js';
+import { outputDirectory, readInputFile } from './files.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
+
+/** A JWKS holds a few public keys; a ConfigMap at most 1 MiB. */
+const MAX_JWKS_BYTES = 1024 * 1024;
 
 /** Port the webhook listens on in its pod; the Service maps 443 to it. */
 export const DEFAULT_WEBHOOK_PORT = 9443;
@@ -20,6 +24,8 @@ interface ServeOptions {
   tlsKey: string;
   stampKey: string;
   stampJwks?: string;
+  clientCa?: string;
+  clientName: string[];
   stampTtl: string;
   clockSkew: string;
   agentUser: string[];
@@ -48,6 +54,8 @@ export function registerWebhookCommands(program: Command): void {
     .option('--tls-key <file>', 'serving key (PEM); re-read when it changes')
     .option('--stamp-key <file>', 'private stamp signing key (JWK, from `webhook keygen`); re-read when it changes')
     .option('--stamp-jwks <file>', 'public JWKS of stamp keys still accepted (the published one, during rotations)')
+    .option('--client-ca <file>', 'CA bundle (PEM) of the API server\'s client certificate (AdmissionConfiguration kubeConfigFile); admission calls without a certificate it verifies get 401; re-read when it changes')
+    .option('--client-name <name>', 'with --client-ca: the certificate\'s CN or a DNS SAN must be this (repeatable; default: any name the CA vouches for)', collect, [])
     .option('--stamp-ttl <duration>', 'lifetime of a validity stamp', `${DEFAULT_STAMP_TTL_SECONDS / 3600}h`)
     .option('--clock-skew <duration>', 'clock difference tolerated when checking stamps', `${DEFAULT_CLOCK_SKEW_SECONDS}s`)
     .option('--agent-user <username>', `node plugin service account, whose node-bound tokens may write their node's KmeshNodeInfo (repeatable; default: ${DEFAULT_AGENT_USERNAMES.join(', ')})`, collect, [])
@@ -84,7 +92,12 @@ async function serve(options: ServeOptions, globals: { kubeconfig?: string; cont
     if (at <= 0 || at === pair.length - 1) throw new CliError(`--node-user: must be user=node, got ${JSON.stringify(pair)}`, USAGE_EXIT);
     return [pair.slice(0, at), pair.slice(at + 1)] as const;
   });
-  const shutdownDelayMs = parseDuration(options.shutdownDelay, '--shutdown-delay', true) * 1000;
+  if (options.clientName.length > 0 && !options.clientCa) throw new CliError('--client-name needs --client-ca', USAGE_EXIT);
+  // Below an hour, every node re-publishes every half hour; above a week, a stolen stamp is good for too long.
+  const stampTtlSeconds = parseDuration(options.stampTtl, '--stamp-ttl', { min: 3600, max: 7 * 24 * 3600 });
+  const clockSkewSeconds = parseDuration(options.clockSkew, '--clock-skew', { min: 0, max: 600 });
+  const filePollIntervalMs = parseDuration(options.filePollInterval, '--file-poll-interval', { min: 1, max: 600 }) * 1000;
+  const shutdownDelayMs = parseDuration(options.shutdownDelay, '--shutdown-delay', { min: 0, max: 600 }) * 1000;
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
   if (!levels.includes(options.logLevel)) throw new CliError(`--log-level: must be one of ${levels.join(', ')}`, USAGE_EXIT);
 
@@ -101,8 +114,10 @@ async function serve(options: ServeOptions, globals: { kubeconfig?: string; cont
       keyFile: options.tlsKey,
       stampKeyFile: options.stampKey,
       ...(options.stampJwks ? { stampJwksFile: options.stampJwks } : {}),
-      stampTtlSeconds: parseDuration(options.stampTtl, '--stamp-ttl'),
-      clockSkewSeconds: parseDuration(options.clockSkew, '--clock-skew'),
+      ...(options.clientCa ? { clientCaFile: options.clientCa } : {}),
+      ...(options.clientName.length > 0 ? { clientNames: options.clientName } : {}),
+      stampTtlSeconds,
+      clockSkewSeconds,
       identity: identityPolicy({
         ...(options.agentUser.length > 0 ? { agentUsernames: options.agentUser } : {}),
         privilegedUsernames: options.privilegedUser,
@@ -110,7 +125,7 @@ async function serve(options: ServeOptions, globals: { kubeconfig?: string; cont
         userNodes,
       }),
       checkNodeFacts: options.nodeFacts,
-      filePollIntervalMs: parseDuration(options.filePollInterval, '--file-poll-interval') * 1000,
+      filePollIntervalMs,
     },
     { kubeConfig },
     logger,
@@ -145,29 +160,24 @@ async function keygen(options: KeygenOptions): Promise<void> {
   if (!alg) throw new CliError(`--alg: must be ${Object.values(StampAlgorithm).join(' or ')}, got ${JSON.stringify(options.alg)}`, USAGE_EXIT);
   let existing: unknown;
   if (options.jwks !== undefined) {
+    const text = await readInputFile(options.jwks, '--jwks', MAX_JWKS_BYTES);
     try {
-      existing = JSON.parse(await readFile(options.jwks, 'utf8')) as unknown;
-    } catch (err: unknown) {
-      throw new CliError(`--jwks: cannot read ${options.jwks} as JSON (${(err as NodeJS.ErrnoException).code ?? 'invalid JSON'})`);
+      existing = JSON.parse(text) as unknown;
+    } catch {
+      throw new CliError(`--jwks: ${options.jwks} is not JSON`);
     }
   }
   const { addToJwks, generateStampKey } = await import('../certs/stamp-keygen.js');
   const key = await generateStampKey(alg);
   const jwks = await addToJwks(existing, key.publicJwk);
   if (!jwks.ok) throw new CliError(`--jwks: ${jwks.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
-  await mkdir(options.out, { recursive: true, mode: 0o700 });
+  await outputDirectory(options.out);
   const keyFile = join(options.out, 'stamp-key.jwk');
   const jwksFile = join(options.out, 'stamp-jwks.json');
-  await atomicWrite(keyFile, `${JSON.stringify(key.privateJwk)}\n`, 0o600);
-  await atomicWrite(jwksFile, `${JSON.stringify(jwks.value, null, 2)}\n`, 0o644);
+  await writeFileAtomic(keyFile, `${JSON.stringify(key.privateJwk)}\n`, 0o600);
+  await writeFileAtomic(jwksFile, `${JSON.stringify(jwks.value, null, 2)}\n`, 0o644);
   process.stderr.write(`wrote ${keyFile} (private, mode 0600) and ${jwksFile} (${jwks.value.keys.length} public key(s))\n`);
   process.stdout.write(`${key.kid}\n`);
-}
-
-async function atomicWrite(path: string, text: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text, { mode });
-  await rename(tmp, path);
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -24,6 +24,7 @@
 import { SPI_MAX, VALIDITY_ANNOTATION } from './constants.js';
 import { type KmeshNodeInfoSpec, validateNodeInfoSpec } from './nodeinfo.js';
 import { type Result, formatErrors } from './result.js';
+import { safeText } from './safe-text.js';
 import { isRecord } from './secret.js';
 import { DEFAULT_CLOCK_SKEW_SECONDS, type StampDecoding, decodeStampClaims, specDigest } from './stamp.js';
 
@@ -214,7 +215,7 @@ function stampStatus(n: NodeObservation, now: number): { state: StampState; expi
 }
 
 function conditionNote(type: string, c: NodeCondition): string {
-  const reason = c.reason === undefined ? '' : ` ${oneLine(c.reason)}`;
+  const reason = c.reason === undefined ? '' : ` ${safeText(c.reason, MAX_REASON_CHARS)}`;
   const message = c.message === undefined ? '' : `: ${clip(c.message)}`;
   return `${type}=${c.status}${reason}${message}`;
 }
@@ -261,15 +262,8 @@ function plural(n: number, word: string): string {
   return n === 1 ? word : `${word}s`;
 }
 
-/** Text from another party, made safe for one terminal line: no control characters, bounded. */
-export function oneLine(text: string): string {
-  // eslint-disable-next-line no-control-regex -- stripping control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
-}
-
 function clip(text: string): string {
-  const flat = oneLine(text);
-  return flat.length > MAX_NOTE_TEXT_CHARS ? `${flat.slice(0, MAX_NOTE_TEXT_CHARS - 1)}…` : flat;
+  return safeText(text, MAX_NOTE_TEXT_CHARS);
 }
 
 /** RFC 3339 to the second; the raw number when it is beyond what Date can show (claims are input). */

@@ -6,7 +6,7 @@
  * other nodes already advertise.
  */
 import { type ParsedCidr, maskBytes, parseCidr, parseIp } from './ip.js';
-import type { KmeshNodeInfoSpec } from './nodeinfo.js';
+import { type KmeshNodeInfoSpec, MAX_NODE_ADDRESSES, MAX_POD_CIDRS } from './nodeinfo.js';
 import type { FieldError } from './result.js';
 import { isRecord } from './secret.js';
 
@@ -26,17 +26,23 @@ export interface PeerClaim {
   readonly podCIDRS: readonly string[];
 }
 
-/** Read NodeFacts from a Node object as the API returns it; undefined when it has no name. */
+/**
+ * Read NodeFacts from a Node object as the API returns it; undefined when it has no name. Only
+ * the first MAX_NODE_ADDRESSES InternalIPs and MAX_POD_CIDRS pod CIDRs are read: a kubelet
+ * that wrote thousands must not make every admission for its node parse them all.
+ */
 export function nodeFactsFromNode(node: unknown): NodeFacts | undefined {
   if (!isRecord(node) || !isRecord(node.metadata) || typeof node.metadata.name !== 'string') return undefined;
   const status = isRecord(node.status) ? node.status : {};
   const spec = isRecord(node.spec) ? node.spec : {};
   const internalIPs = (Array.isArray(status.addresses) ? (status.addresses as unknown[]) : [])
     .filter((a): a is Record<string, unknown> => isRecord(a) && a.type === 'InternalIP' && typeof a.address === 'string')
+    .slice(0, MAX_NODE_ADDRESSES)
     .map((a) => parseIp(a.address as string)?.canonical)
     .filter((a): a is string => a !== undefined);
   const rawCidrs = Array.isArray(spec.podCIDRs) ? (spec.podCIDRs as unknown[]) : typeof spec.podCIDR === 'string' ? [spec.podCIDR] : [];
   const podCIDRs = rawCidrs
+    .slice(0, MAX_POD_CIDRS)
     .map((c) => (typeof c === 'string' ? parseCidr(c)?.network : undefined))
     .filter((c): c is string => c !== undefined);
   return { name: node.metadata.name, internalIPs, podCIDRs };

@@ -16,7 +16,8 @@ import {
   SECRET_NAME,
   SPI_MAX,
 } from './constants.js';
-import { type FieldError, type Result, fail, ok } from './result.js';
+import { type FieldError, type Result, fail, ok, reportFew } from './result.js';
+import { safeText } from './safe-text.js';
 import { type JsonValue, parseStrictJson } from './strict-json.js';
 
 /** A validated pre-shared key version. */
@@ -45,21 +46,45 @@ const FIELDS = ['spi', 'aeadKeyName', 'aeadKey', 'length'] as const;
 const HEX_KEY_CHARS = PSK_BYTES * 2;
 const KEY_FORM = `${HEX_KEY_CHARS} hex characters or standard base64 of ${PSK_BYTES} bytes (32-byte AES-256 key + 4-byte salt)`;
 const SPI_FORM = `an integer from 1 to ${SPI_MAX}`;
+/**
+ * Longest `ipSec` text read. The canonical value is about 110 characters; the bound keeps a
+ * value stuffed with fields or whitespace from costing more than a real one.
+ */
+export const MAX_IPSEC_VALUE_CHARS = 65_536;
 
-/** Decode key text given as 72 hex characters or canonical standard base64; checks length only. */
+/** Base64 of 36 bytes: 48 characters, no padding (36 is a multiple of 3). */
+const BASE64_KEY_CHARS = (PSK_BYTES / 3) * 4;
+
+/**
+ * Decode key text given as 72 hex characters or canonical standard base64; checks length only.
+ * Text that could be read two ways is refused rather than guessed: 48 hex digits are valid
+ * base64 of 36 bytes, but a random base64 key is all hex digits with probability (22/64)^48,
+ * so they are a hex key cut short; 72 characters are a hex key (base64 of that length is 54
+ * bytes), so a non-hex character in them is named as such.
+ */
 export function decodeAeadKey(input: unknown, field: string): Result<Uint8Array> {
   if (typeof input !== 'string') {
     return fail([{ field, message: `must be a string of ${KEY_FORM}, got ${describe(input)}` }]);
   }
   const text = input.trim() === input ? input : '';
   if (text === '') return fail([{ field, message: `must be ${KEY_FORM}, got ${input === '' ? 'an empty string' : 'surrounding whitespace'}` }]);
-  if (/^[0-9a-fA-F]+$/.test(text) && text.length !== 48) {
-    if (text.length === HEX_KEY_CHARS) return ok(Uint8Array.from(Buffer.from(text, 'hex')));
-    return fail([{ field, message: `must be ${HEX_KEY_CHARS} hex characters (${PSK_BYTES} bytes); got ${text.length} hex characters` }]);
+  const hex = /^[0-9a-fA-F]+$/.test(text);
+  if (hex && text.length === HEX_KEY_CHARS) return ok(Uint8Array.from(Buffer.from(text, 'hex')));
+  if (hex && text.length === BASE64_KEY_CHARS) {
+    return fail([{ field, message: `is ${BASE64_KEY_CHARS} hex digits: a hex key needs ${HEX_KEY_CHARS} (this one is cut short?); base64 of ${PSK_BYTES} bytes is also ${BASE64_KEY_CHARS} characters, but never only hex digits` }]);
   }
-  const bad = /[^A-Za-z0-9+/=]/.exec(text);
-  if (bad) {
-    return fail([{ field, message: `must be ${KEY_FORM}; character ${JSON.stringify(bad[0])} at position ${bad.index} is neither hex nor base64` }]);
+  if (hex) {
+    const salt = text.length === HEX_KEY_CHARS - 8 ? ' (the 4-byte salt is missing)' : '';
+    return fail([{ field, message: `must be ${HEX_KEY_CHARS} hex characters (${PSK_BYTES} bytes); got ${text.length} hex characters${salt}` }]);
+  }
+  if (text.length === HEX_KEY_CHARS) {
+    const bad = firstOutside(text, /[0-9a-fA-F]/);
+    return fail([{ field, message: `must be ${HEX_KEY_CHARS} hex characters (${PSK_BYTES} bytes); character ${bad.position} (${bad.shown}) is not a hex digit` }]);
+  }
+  if (/[^A-Za-z0-9+/=]/.test(text)) {
+    const bad = firstOutside(text, /[A-Za-z0-9+/=]/);
+    const url = bad.char === '-' || bad.char === '_' ? ' (base64url? use standard base64, with + and /)' : '';
+    return fail([{ field, message: `must be ${KEY_FORM}; character ${bad.position} (${bad.shown}) is neither hex nor base64${url}` }]);
   }
   const bytes = Buffer.from(text, 'base64');
   if (bytes.toString('base64') !== text) {
@@ -69,6 +94,16 @@ export function decodeAeadKey(input: unknown, field: string): Result<Uint8Array>
     return fail([{ field, message: `must decode to ${PSK_BYTES} bytes (32-byte AES-256 key + 4-byte salt); base64 decodes to ${bytes.length} bytes` }]);
   }
   return ok(Uint8Array.from(bytes));
+}
+
+/** The first character of `text` not matching `allowed`: 1-based position (in characters), escaped and quoted. */
+function firstOutside(text: string, allowed: RegExp): { position: number; char: string; shown: string } {
+  let position = 0;
+  for (const char of text) {
+    position++;
+    if (!allowed.test(char)) return { position, char, shown: `"${safeText(char, 16)}"` };
+  }
+  return { position, char: '', shown: '""' };
 }
 
 /** Refuse keys that are obviously not random: all zeros, or one byte repeated. */
@@ -81,22 +116,26 @@ export function checkKeyStrength(key: Uint8Array, field: string): FieldError[] {
 
 /** Parse and validate the JSON text stored under `ipSec`. */
 export function parseIpsecValue(text: string, field = SECRET_DATA_KEY): Result<ParsedIpsecValue> {
+  if (text.length > MAX_IPSEC_VALUE_CHARS) {
+    return fail([{ field, message: `must be at most ${MAX_IPSEC_VALUE_CHARS} characters (the value is about 110), got ${text.length}` }]);
+  }
   const parsed = parseStrictJson(text, field);
   if (!parsed.ok) return parsed;
   const { value, nonIntegerLiterals } = parsed.value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return fail([{ field, message: `must be a JSON object like {"spi":1,"aeadKeyName":"${AEAD_ALGORITHM}","aeadKey":"<key>","length":128}, got ${describe(value)}` }]);
   }
-  const errors: FieldError[] = [];
+  const unknown: FieldError[] = [];
   for (const name of Object.keys(value)) {
     if (!(FIELDS as readonly string[]).includes(name)) {
       const hint = FIELDS.find((f) => f.toLowerCase() === name.toLowerCase());
-      errors.push({
-        field: `${field}.${name}`,
+      unknown.push({
+        field: `${field}.${safeText(name, 64)}`,
         message: hint ? `unknown field; field names are case-sensitive, did you mean "${hint}"?` : `unknown field; allowed fields are ${FIELDS.join(', ')}`,
       });
     }
   }
+  const errors = reportFew(unknown, field, 'unknown fields');
   const get = (name: string): JsonValue | undefined => (Object.hasOwn(value, name) ? value[name] : undefined);
   const spi = integerField(get('spi'), `${field}.spi`, nonIntegerLiterals.get('spi'), SPI_FORM, (n) => n >= 1 && n <= SPI_MAX, errors);
 
@@ -220,9 +259,10 @@ function readMap(v: unknown, field: 'data' | 'stringData', base64: boolean, erro
     errors.push({ field, message: `must be a map of strings, got ${describe(v)}` });
     return undefined;
   }
-  for (const k of Object.keys(v)) {
-    if (k !== SECRET_DATA_KEY) errors.push({ field: `${field}.${k}`, message: `unexpected key; this Secret holds only "${SECRET_DATA_KEY}"` });
-  }
+  const unexpected = Object.keys(v)
+    .filter((k) => k !== SECRET_DATA_KEY)
+    .map((k) => ({ field: `${field}.${safeText(k, 64)}`, message: `unexpected key; this Secret holds only "${SECRET_DATA_KEY}"` }));
+  for (const e of reportFew(unexpected, field, 'unexpected keys')) errors.push(e);
   const raw = v[SECRET_DATA_KEY];
   if (raw === undefined) return undefined;
   if (typeof raw !== 'string') {

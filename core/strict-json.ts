@@ -17,12 +17,18 @@ export interface StrictJson {
 
 class JsonSyntaxError extends Error {}
 
+/**
+ * Deepest nesting read. The values read here are flat objects; the bound keeps a few KB of
+ * brackets from exhausting the stack (the reader recurses).
+ */
+export const MAX_JSON_DEPTH = 64;
+
 /** Parse `text` as exactly one JSON value (surrounding whitespace allowed). */
 export function parseStrictJson(text: string, field: string): Result<StrictJson> {
   const reader = new Reader(text);
   try {
     reader.skipWhitespace();
-    const value = reader.value('');
+    const value = reader.value('', 0);
     reader.skipWhitespace();
     if (!reader.atEnd()) reader.fail('unexpected text after the JSON value');
     return ok({ value, nonIntegerLiterals: reader.nonIntegerLiterals });
@@ -55,10 +61,11 @@ class Reader {
     while (!this.atEnd() && ' \t\n\r'.includes(this.#text.charAt(this.#pos))) this.#pos++;
   }
 
-  value(path: string): JsonValue {
+  value(path: string, depth: number): JsonValue {
     const c = this.#text.charAt(this.#pos);
-    if (c === '{') return this.object(path);
-    if (c === '[') return this.array(path);
+    if ((c === '{' || c === '[') && depth >= MAX_JSON_DEPTH) this.fail(`nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (c === '{') return this.object(path, depth + 1);
+    if (c === '[') return this.array(path, depth + 1);
     if (c === '"') return this.string();
     if (c === '-' || (c >= '0' && c <= '9')) return this.number(path);
     for (const [word, v] of [['true', true], ['false', false], ['null', null]] as const) {
@@ -70,7 +77,7 @@ class Reader {
     return this.fail(this.atEnd() ? 'unexpected end of input' : `unexpected character ${JSON.stringify(c)}`);
   }
 
-  private object(path: string): { [key: string]: JsonValue } {
+  private object(path: string, depth: number): { [key: string]: JsonValue } {
     const out: Record<string, JsonValue> = {};
     const seen = new Set<string>();
     this.#pos++;
@@ -90,7 +97,7 @@ class Reader {
       this.skipWhitespace();
       // defineProperty: a key named "__proto__" must become data, not the prototype.
       Object.defineProperty(out, key, {
-        value: this.value(path === '' ? key : `${path}.${key}`),
+        value: this.value(path === '' ? key : `${path}.${key}`, depth),
         enumerable: true,
         writable: true,
         configurable: true,
@@ -105,7 +112,7 @@ class Reader {
     }
   }
 
-  private array(path: string): JsonValue[] {
+  private array(path: string, depth: number): JsonValue[] {
     const out: JsonValue[] = [];
     this.#pos++;
     this.skipWhitespace();
@@ -115,7 +122,7 @@ class Reader {
     }
     for (;;) {
       this.skipWhitespace();
-      out.push(this.value(`${path}[${out.length}]`));
+      out.push(this.value(`${path}[${out.length}]`, depth));
       this.skipWhitespace();
       if (this.#text.charAt(this.#pos) === ',') {
         this.#pos++;

@@ -11,8 +11,11 @@
  */
 import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { BoundedReadError, readBoundedFile } from './bounded-read.js';
+
+/** Kubernetes keeps a Secret or ConfigMap under 1 MiB: nothing mounted from one is larger. */
+export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 
 export interface WatchedFilesOptions {
   readonly files: readonly string[];
@@ -24,6 +27,8 @@ export interface WatchedFilesOptions {
   readonly pollIntervalMs?: number;
   /** Wait this long after an event so both files of a pair are read after the swap. */
   readonly debounceMs?: number;
+  /** Larger files, and files that are not regular (a FIFO, a device), are refused unread. */
+  readonly maxBytes?: number;
 }
 
 export class WatchedFiles {
@@ -85,7 +90,9 @@ export class WatchedFiles {
   async #checkOnce(): Promise<boolean> {
     let contents: Buffer[];
     try {
-      contents = await Promise.all(this.#options.files.map((f) => readFile(f)));
+      contents = await Promise.all(this.#options.files.map((f) => readBoundedFile(f, this.#options.maxBytes ?? DEFAULT_MAX_FILE_BYTES).catch((err: unknown) => {
+        throw named(f, err);
+      })));
     } catch (err: unknown) {
       this.#options.onError(err instanceof Error ? err : new Error(String(err)));
       return false;
@@ -133,4 +140,10 @@ export class WatchedFiles {
     }, this.#options.debounceMs ?? 100);
     this.#debounce.unref();
   }
+}
+
+/** The bounded reader's refusals say nothing of which file; errno errors already do. */
+function named(file: string, err: unknown): unknown {
+  if (!(err instanceof BoundedReadError)) return err;
+  return new BoundedReadError(err.code, `${file}: ${err.message}`);
 }

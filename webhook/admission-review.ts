@@ -4,7 +4,8 @@
  * patchType, status only on denial, short warnings). Pure: no I/O, no clock.
  */
 import type { JsonPatchOperation } from '../core/secret-patch.js';
-import { type FieldError, type Result, fail, ok } from '../core/result.js';
+import { type FieldError, type Result, fail, formatErrors, ok } from '../core/result.js';
+import { safeText } from '../core/safe-text.js';
 import { describe, isRecord } from '../core/secret.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
@@ -12,8 +13,8 @@ export const ADMISSION_KIND = 'AdmissionReview';
 /** kubectl prints each warning on one line; the API server may truncate long or many ones. */
 export const MAX_WARNING_CHARS = 120;
 export const MAX_WARNINGS = 8;
-/** Denials list at most this many field errors, then say how many more there were. */
-export const MAX_DENIAL_ERRORS = 8;
+/** Longest object description (`KmeshNodeInfo kmesh-system/node-a`) in a denial. */
+const MAX_SUBJECT_CHARS = 300;
 
 export const Operation = { Create: 'CREATE', Update: 'UPDATE', Delete: 'DELETE', Connect: 'CONNECT' } as const;
 export type Operation = (typeof Operation)[keyof typeof Operation];
@@ -173,7 +174,7 @@ function readUserInfo(v: unknown, errors: FieldError[]): UserInfo | undefined {
     if (!isRecord(v.extra)) errors.push({ field: `${field}.extra`, message: `must be a map of string lists, got ${describe(v.extra)}` });
     else {
       for (const [k, list] of Object.entries(v.extra)) {
-        Object.defineProperty(extra, k, { value: stringList(list, `${field}.extra[${JSON.stringify(k)}]`, errors), enumerable: true });
+        Object.defineProperty(extra, k, { value: stringList(list, `${field}.extra["${safeText(k, 64)}"]`, errors), enumerable: true });
       }
     }
   }
@@ -215,11 +216,12 @@ export function denyResponse(uid: string, status: AdmissionStatus, warnings: rea
   return envelope({ uid, allowed: false, status, ...warningsField(warnings) });
 }
 
-/** `field: message` for the first MAX_DENIAL_ERRORS errors, then a count of the rest. */
+/**
+ * `subject: field: message; ...` for the first few errors, then a count of the rest: bounded
+ * (about 3.5 KB at most) and escaped, since names and field paths come from the request.
+ */
 export function denialMessage(subject: string, errors: readonly FieldError[]): string {
-  const shown = errors.slice(0, MAX_DENIAL_ERRORS).map((e) => `${e.field}: ${e.message}`);
-  const more = errors.length - shown.length;
-  return `${subject}: ${shown.join('; ')}${more > 0 ? `; and ${more} more` : ''}`;
+  return `${safeText(subject, MAX_SUBJECT_CHARS)}: ${formatErrors(errors)}`;
 }
 
 function warningsField(warnings: readonly string[]): { warnings?: readonly string[] } {

@@ -5,6 +5,7 @@
  * benchmarks hand in fixed data. "Not synced" is a first-class answer so every caller has to
  * decide, visibly, to fail closed.
  */
+import { MAX_NODE_ADDRESSES, MAX_POD_CIDRS } from '../core/nodeinfo.js';
 import type { NodeFacts, PeerClaim } from '../core/nodeinfo-claims.js';
 
 export type Synced<T> = { readonly synced: true; readonly value: T } | { readonly synced: false; readonly reason: string };
@@ -24,18 +25,22 @@ export interface ClusterView {
   ready(): boolean;
 }
 
-/** Read what a KmeshNodeInfo advertises without trusting its shape. */
+/**
+ * Read what a KmeshNodeInfo advertises without trusting its shape. Objects stored around the
+ * webhook may hold any number of items: only as many as an admitted one can are read, so every
+ * admission's comparison with its peers costs what it would in a valid cluster.
+ */
 export function advertisedFrom(obj: unknown): AdvertisedNodeInfo | undefined {
   if (typeof obj !== 'object' || obj === null) return undefined;
   const { metadata, spec } = obj as { metadata?: { name?: unknown }; spec?: Record<string, unknown> };
   if (typeof metadata?.name !== 'string') return undefined;
-  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
+  const strings = (v: unknown, max: number): string[] => (Array.isArray(v) ? v.slice(0, max).filter((s): s is string => typeof s === 'string') : []);
   const spi = spec?.spi;
   return {
     name: metadata.name,
     spi: typeof spi === 'number' && Number.isSafeInteger(spi) ? spi : undefined,
-    addresses: strings(spec?.addresses),
-    podCIDRS: strings(spec?.podCIDRS),
+    addresses: strings(spec?.addresses, MAX_NODE_ADDRESSES),
+    podCIDRS: strings(spec?.podCIDRS, MAX_POD_CIDRS),
   };
 }
 

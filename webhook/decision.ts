@@ -4,7 +4,7 @@
  * metrics and logs by cause without parsing messages.
  */
 import type { JsonPatchOperation } from '../core/secret-patch.js';
-import type { FieldError } from '../core/result.js';
+import { type FieldError, MAX_LISTED_ERRORS } from '../core/result.js';
 import { denialMessage } from './admission-review.js';
 
 /** Why a request was denied; a metrics label, so a small fixed set. */
@@ -34,7 +34,7 @@ export type Decision =
       readonly code: number;
       readonly reason: string;
       readonly message: string;
-      /** Field names only (never values): safe to log. */
+      /** The first few field names (never values), as sent: escape before logging. */
       readonly fields: readonly string[];
       readonly warnings: readonly string[];
     };
@@ -55,5 +55,5 @@ const STATUS_FOR: Record<DenyCause, { code: number; reason: string }> = {
 
 /** Deny with field errors; `subject` names the object, e.g. `Secret kmesh-system/kmesh-ipsec`. */
 export function deny(cause: DenyCause, subject: string, errors: readonly FieldError[], warnings: readonly string[] = []): Decision {
-  return { allowed: false, cause, ...STATUS_FOR[cause], message: denialMessage(subject, errors), fields: errors.map((e) => e.field), warnings };
+  return { allowed: false, cause, ...STATUS_FOR[cause], message: denialMessage(subject, errors), fields: errors.slice(0, MAX_LISTED_ERRORS).map((e) => e.field), warnings };
 }

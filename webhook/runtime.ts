@@ -12,6 +12,7 @@ import { KubeClusterView } from './kube-cluster-view.js';
 import { WebhookMetrics } from './metrics.js';
 import { WebhookServer } from './server.js';
 import { WatchedFiles } from '../lib/watched-files.js';
+import { readProblem } from '../lib/bounded-read.js';
 
 export interface WebhookConfig {
   readonly host: string;
@@ -28,6 +29,10 @@ export interface WebhookConfig {
   readonly checkNodeFacts: boolean;
   readonly filePollIntervalMs?: number;
   readonly bodyLimitBytes?: number;
+  /** CA (PEM) whose client certificates may call the admission endpoints; unset: anyone may. */
+  readonly clientCaFile?: string;
+  /** With clientCaFile: the certificate's CN or a DNS SAN must be one of these (empty: any). */
+  readonly clientNames?: readonly string[];
 }
 
 export interface ClusterSource {
@@ -67,7 +72,7 @@ export async function runWebhook(config: WebhookConfig, source: ClusterSource, l
       return true;
     },
     onError: (err) => {
-      logger.warn({ code: (err as NodeJS.ErrnoException).code ?? err.message }, 'cannot read the stamp key files; keeping the previous keys');
+      logger.warn({ problem: readProblem(err) }, 'cannot read the stamp key files; keeping the previous keys');
     },
   });
   if (!(await keyFiles.start()) || !stamps.current()) {
@@ -95,6 +100,8 @@ export async function runWebhook(config: WebhookConfig, source: ClusterSource, l
       keyFile: config.keyFile,
       ...(config.filePollIntervalMs !== undefined ? { certPollIntervalMs: config.filePollIntervalMs } : {}),
       ...(config.bodyLimitBytes !== undefined ? { bodyLimitBytes: config.bodyLimitBytes } : {}),
+      ...(config.clientCaFile !== undefined ? { clientCaFile: config.clientCaFile } : {}),
+      ...(config.clientNames !== undefined ? { clientNames: config.clientNames } : {}),
       metrics,
       logger,
       deps: {

@@ -10,6 +10,8 @@
  *
  * Pure; the caller keeps the previous conditions so lastTransitionTime only moves on a change.
  */
+import { safeText } from '../../core/safe-text.js';
+
 export interface Condition {
   readonly type: 'Ready' | 'KeyInSync';
   readonly status: 'True' | 'False' | 'Unknown';
@@ -93,5 +95,5 @@ function list(names: readonly string[]): string {
 }
 
 function clip(text: string): string {
-  return text.length <= MAX_MESSAGE ? text : `${text.slice(0, MAX_MESSAGE - 1)}…`;
+  return safeText(text, MAX_MESSAGE);
 }

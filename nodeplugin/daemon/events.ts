@@ -6,6 +6,7 @@
  */
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { safeText } from '../../core/safe-text.js';
 import { EVENT_NAMESPACE } from './kube-api.js';
 
 export const EVENT_COMPONENT = 'kmesh-ipsec-node';
@@ -38,7 +39,8 @@ export class NodeEvents {
   }
 
   emit(type: 'Normal' | 'Warning', reason: string, message: string): void {
-    const text = message.length <= MAX_MESSAGE ? message : `${message.slice(0, MAX_MESSAGE - 1)}…`;
+    // Messages carry peers' names, reasons and field paths: cluster data, escaped and bounded.
+    const text = safeText(message, MAX_MESSAGE);
     const key = `${type}|${reason}|${text}`;
     const now = this.#now();
     const last = this.#recent.get(key);

@@ -8,6 +8,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { closeSilentConnections } from '../../lib/silent-connections.js';
 
 export interface HttpSources {
   readonly registry: Registry;
@@ -22,15 +23,20 @@ export interface ListeningEndpoint {
   close(): Promise<void>;
 }
 
+/** Deadlines for the whole request and for its headers (also for a connection that sends nothing). */
+export const REQUEST_TIMEOUT_MS = 10_000;
+export const HEADERS_TIMEOUT_MS = 5_000;
+/** How often Node checks them (its default, 30 s, would let a slow client stay 35 s). */
+const DEADLINE_CHECK_INTERVAL_MS = 1_000;
+
 export async function listenEndpoint(host: string, port: number, sources: HttpSources): Promise<ListeningEndpoint> {
-  const server = createServer((req, res) => {
+  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: DEADLINE_CHECK_INTERVAL_MS }, (req, res) => {
     void handle(req, res, sources).catch(() => {
       if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
       else res.destroy();
     });
   });
-  server.requestTimeout = 10_000;
-  server.headersTimeout = 5_000;
+  closeSilentConnections(server, 'connection', HEADERS_TIMEOUT_MS);
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 50;
   server.maxRequestsPerSocket = 100;

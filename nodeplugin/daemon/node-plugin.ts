@@ -13,7 +13,6 @@
  * SIGTERM (stop()) leaves every kernel object in place: the next instance adopts them without
  * changes. `cleanupNode` (cleanup.ts) is the uninstall path.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubeConfig, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -23,6 +22,7 @@ import { formatErrors } from '../../core/result.js';
 import { DEFAULT_CLOCK_SKEW_SECONDS, type StampKeyRing, importStampJwks } from '../../core/stamp.js';
 import { SupervisedInformer } from '../../lib/supervised-informer.js';
 import { WatchedFiles } from '../../lib/watched-files.js';
+import { readBoundedFile, readProblem } from '../../lib/bounded-read.js';
 import { type NodeBpf, ensureMaps } from '../bpf/index.js';
 import { BpfMapsPort, NetlinkXfrmPort } from '../kernel-ports.js';
 import { NodeDatapath, type SyncMemory, type SyncResult } from '../node-datapath.js';
@@ -192,7 +192,7 @@ export class NodePlugin {
       ...(this.#o.filePollIntervalMs === undefined ? {} : { pollIntervalMs: this.#o.filePollIntervalMs }),
       onChange: async ([text]) => this.#loadJwks(text),
       onError: (err) => {
-        this.#log.warn({ file: this.#o.stampJwksFile, why: (err as NodeJS.ErrnoException).code ?? err.message }, 'cannot read the stamp JWKS; keeping the keys loaded before (if any)');
+        this.#log.warn({ file: this.#o.stampJwksFile, why: readProblem(err) }, 'cannot read the stamp JWKS; keeping the keys loaded before (if any)');
       },
     });
     await this.#jwksFiles.start();
@@ -361,7 +361,7 @@ export class NodePlugin {
       if (this.#own) return this.#own;
       throw new Error(`cannot read Node ${this.#o.nodeName}: ${errorText(err)}`, { cause: err });
     }
-    const bootId = await readFile(this.#o.bootIdFile, 'utf8').catch((err: unknown) => {
+    const bootId = await readBoundedFile(this.#o.bootIdFile, 4096).then((b) => b.toString('utf8'), (err: unknown) => {
       throw new Error(`cannot read ${this.#o.bootIdFile}: ${(err as NodeJS.ErrnoException).code ?? errorText(err)}`, { cause: err });
     });
     const facts = ownNodeFrom(this.#o.nodeName, node, bootId, this.#o.bootIdFile);
@@ -588,7 +588,7 @@ export class NodePlugin {
 }
 
 async function readXfrmStat(): Promise<Record<string, number>> {
-  return parseXfrmStat(await readFile('/proc/net/xfrm_stat', 'utf8').catch(() => ''));
+  return parseXfrmStat(await readBoundedFile('/proc/net/xfrm_stat', 65_536).then((b) => b.toString('utf8'), () => ''));
 }
 
 function pickReport(sync: SyncResult): RunRecord['sync'] {

@@ -13,6 +13,7 @@ import { VALIDITY_ANNOTATION } from '../../core/constants.js';
 import { canonicalJson } from '../../core/canonical-json.js';
 import { type KmeshNodeInfoSpec, validateNodeInfoSpec } from '../../core/nodeinfo.js';
 import { formatErrors } from '../../core/result.js';
+import { safeText } from '../../core/safe-text.js';
 import type { PeerNode } from '../../core/plan.js';
 
 /** Reasons a peer is refused: a stamp failure, or one of these. */
@@ -91,8 +92,12 @@ function checkTimes(verdict: Extract<PeerVerdict, { used: true }>, input: TrustI
   return verdict;
 }
 
+/** Longest refusal message kept: it is logged, raised as an Event and shown by `status`. */
+const MAX_REFUSAL_CHARS = 1024;
+
 function refused(name: string, reason: PeerRefusal, message: string, claimed: PeerNode | undefined): PeerVerdict {
-  return { name, used: false, reason, message, ...(claimed ? { claimed } : {}) };
+  // The message quotes what the peer's object holds: escaped and bounded once, here.
+  return { name, used: false, reason, message: safeText(message, MAX_REFUSAL_CHARS), ...(claimed ? { claimed } : {}) };
 }
 
 function readMeta(obj: unknown): { name: string; token: unknown } | undefined {

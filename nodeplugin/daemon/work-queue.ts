@@ -7,6 +7,9 @@
  * with capped exponential backoff (and its reasons carried over); a later success resets it.
  * Timers (`at`) wake the queue at a given time; only the earliest per name is kept.
  */
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface WorkQueueOptions {
   readonly minIntervalMs?: number;
   readonly minBackoffMs?: number;
@@ -66,10 +69,12 @@ export class WorkQueue {
     const existing = this.#timers.get(name);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);
+    // setTimeout fires at once for delays past 2^31 - 1 ms (24.8 days): wake up then instead,
+    // which costs one early, harmless reconcile.
     const timer = setTimeout(() => {
       this.#timers.delete(name);
       this.trigger(name);
-    }, Math.max(0, at - this.#now()));
+    }, Math.min(Math.max(0, at - this.#now()), MAX_TIMER_MS));
     timer.unref();
     this.#timers.set(name, { at, timer });
   }

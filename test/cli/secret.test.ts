@@ -113,7 +113,7 @@ test('a bad --key exits non-zero and says what is needed', async (t) => {
   t.regex(short.stderr, /--key: must be 72 hex characters \(36 bytes: 32-byte AES-256 key \+ 4-byte salt\); got 64 characters \(the 4-byte salt is missing\)/);
   const nonHex = await cli(double, 'secret', 'create', '--key', `${'a1'.repeat(35)}zz`);
   t.is(nonHex.code, 2);
-  t.regex(nonHex.stderr, /character 71 is not a hex digit/);
+  t.regex(nonHex.stderr, /character 71 \("z"\) is not a hex digit/);
   const weak = await cli(double, 'secret', 'create', '--key', '00'.repeat(36));
   t.is(weak.code, 2);
   t.regex(weak.stderr, /all zeros/);
@@ -126,7 +126,7 @@ test('render prints the manifest offline; get on an unreachable cluster is one l
   t.is(r.code, 0, r.stderr);
   const parsed = parseIpsecSecret(JSON.parse(r.stdout));
   t.true(parsed.ok && parsed.value.key.spi === 7);
-  t.is((await cli('/nonexistent-kubeconfig', 'secret', 'render', '--key', hex, '--spi', '0')).stderr.trim(), 'kmesh-ipsec: --spi: must be an integer from 1 to 2147483647, got "0"');
+  t.is((await cli('/nonexistent-kubeconfig', 'secret', 'render', '--key', hex, '--spi', '0')).stderr.trim(), 'kmesh-ipsec: --spi: must be an integer from 1 to 2147483647, got "0" (see kmesh-ipsec secret render --help)');
 
   const double = await startLocalApi();
   const port = new URL(double.url).port;

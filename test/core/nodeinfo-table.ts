@@ -3,6 +3,8 @@
  * (test/core/nodeinfo.test.ts) and the CRD schema's (test/manifests/crd-schema.test.ts), so the
  * CRD is held to the same table as the code.
  */
+const addresses = (n: number): string[] => Array.from({ length: n }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
+
 export const good = {
   spi: 1,
   addresses: ['192.168.0.1', 'fd00::1'],
@@ -22,6 +24,7 @@ export const accepted: [name: string, spec: Record<string, unknown>][] = [
   ['upper-case boot ID', { ...good, bootID: '550E8400-E29B-41D4-A716-446655440000' }],
   ['edge prefixes', { ...good, podCIDRS: ['0.0.0.0/0', '10.0.0.1/32', '::/0', 'fd00::1/128'] }],
   ['longest canonical IPv6 CIDR', { ...good, podCIDRS: ['fd00:1:2:3:4:5:6:7/128'] }],
+  ['64 addresses and 64 pod CIDRs (the caps)', { ...good, addresses: addresses(64), podCIDRS: addresses(64).map((a) => `${a}/32`) }],
 ];
 
 /** [name, patch over `good`, field the core names, message it gives]. */
@@ -45,4 +48,6 @@ export const bad: [name: string, patch: Record<string, unknown>, field: string, 
   ['duplicate CIDR', { podCIDRS: ['10.244.1.0/24', '10.244.1.0/24'] }, 'spec.podCIDRS[1]', /duplicates/],
   ['podCIDRS not a list', { podCIDRS: '10.244.1.0/24' }, 'spec.podCIDRS', /list of CIDRs/],
   ['unknown field', { podCIDRs: ['10.244.1.0/24'] }, 'spec.podCIDRs', /unknown field/],
+  ['65 addresses', { addresses: addresses(65) }, 'spec.addresses', /at most 64 addresses/],
+  ['65 pod CIDRs', { podCIDRS: addresses(65).map((a) => `${a}/32`) }, 'spec.podCIDRS', /at most 64 pod CIDRs/],
 ];

@@ -57,12 +57,16 @@ const malformed: [name: string, value: string, field: string, message: RegExp][]
   ['key as number', '{"spi":1,"aeadKey":12}', 'ipSec.aeadKey', /must be a string/],
   ['hex too short (70)', key(KMESH_HEX.slice(2)), 'ipSec.aeadKey', /must be 72 hex characters \(36 bytes\); got 70 hex characters/],
   ['hex too long (74)', key(`${KMESH_HEX}ab`), 'ipSec.aeadKey', /got 74 hex characters/],
-  ['32-byte AES key without salt (64 hex)', key(KMESH_HEX.slice(0, 64)), 'ipSec.aeadKey', /got 64 hex characters/],
-  ['non-hex, non-base64 char', key(`${KMESH_HEX.slice(0, 71)}-`), 'ipSec.aeadKey', /character "-" at position 71/],
+  ['32-byte AES key without salt (64 hex)', key(KMESH_HEX.slice(0, 64)), 'ipSec.aeadKey', /got 64 hex characters \(the 4-byte salt is missing\)/],
+  ['72 characters, the last not hex', key(`${KMESH_HEX.slice(0, 71)}-`), 'ipSec.aeadKey', /must be 72 hex characters \(36 bytes\); character 72 \("-"\) is not a hex digit/],
+  ['72 characters, one in the middle not hex', key(`${KMESH_HEX.slice(0, 10)}g${KMESH_HEX.slice(11)}`), 'ipSec.aeadKey', /character 11 \("g"\) is not a hex digit/],
+  ['72 characters, an invisible one', key(`${KMESH_HEX.slice(0, 35)}\u200b${KMESH_HEX.slice(36)}`), 'ipSec.aeadKey', /character 36 \("\\u\{200b\}"\) is not a hex digit/],
+  ['48 hex digits: a hex key cut short, though it decodes as base64', key(KMESH_HEX.slice(0, 48)), 'ipSec.aeadKey', /is 48 hex digits: a hex key needs 72 \(this one is cut short\?\)/],
+  ['base64 with a character outside both alphabets', key(`${KMESH_B64.slice(0, 47)}!`), 'ipSec.aeadKey', /character 48 \("!"\) is neither hex nor base64/],
   ['base64 of 32 bytes', key(randomBytes(32).toString('base64')), 'ipSec.aeadKey', /must decode to 36 bytes.*decodes to 32 bytes/],
   ['base64 of 40 bytes', key(randomBytes(40).toString('base64')), 'ipSec.aeadKey', /decodes to 40 bytes/],
   ['base64 without padding', key(randomBytes(35).toString('base64').replace(/=+$/, '')), 'ipSec.aeadKey', /not canonical padded base64/],
-  ['url-safe base64', key(Buffer.from(KMESH_B64, 'base64').toString('base64url')), 'ipSec.aeadKey', /character "_"|character "-"/],
+  ['url-safe base64', key(Buffer.from(KMESH_B64, 'base64').toString('base64url')), 'ipSec.aeadKey', /character \d+ \("[-_]"\) is neither hex nor base64 \(base64url\? use standard base64, with \+ and \/\)/],
   ['key with whitespace', key(` ${KMESH_B64}`), 'ipSec.aeadKey', /surrounding whitespace/],
   ['all-zero key', key('00'.repeat(36)), 'ipSec.aeadKey', /is all zeros/],
   ['repeated byte key', key('ab'.repeat(36)), 'ipSec.aeadKey', /the byte 0xab repeated/],
@@ -143,7 +147,10 @@ test('secret: data and stringData that agree (hex vs base64) are fine', (t) => {
   t.true(parseIpsecSecret({ data: { ipSec: b64(KMESH_JSON) }, stringData: { ipSec: key(KMESH_HEX) } }).ok);
 });
 
-test('decodeAeadKey: 48 hex-looking characters are read as base64 (36 bytes)', (t) => {
-  const r = decodeAeadKey('a'.repeat(48), 'k');
-  t.true(r.ok && r.value.length === 36);
+test('decodeAeadKey: 48 hex digits are not read as base64 of 36 bytes, although they could be', (t) => {
+  const r = decodeAeadKey('a1'.repeat(24), 'k');
+  t.false(r.ok);
+  // A random base64 key is all hex digits with probability (22/64)^48, about 6e-23.
+  const b64 = randomBytes(36).toString('base64');
+  t.true(/[^0-9a-fA-F]/.test(b64) ? decodeAeadKey(b64, 'k').ok : true);
 });

@@ -19,6 +19,7 @@ const CLUSTER_KINDS = [
   kind('apps', 'v1', 'DaemonSet', 'daemonsets'),
   kind('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
   kind('batch', 'v1', 'CronJob', 'cronjobs'),
+  kind('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies'),
   kind('apiextensions.k8s.io', 'v1', 'CustomResourceDefinition', 'customresourcedefinitions', false),
 ];
 const CERT_MANAGER_KINDS = [kind('cert-manager.io', 'v1', 'Issuer', 'issuers'), kind('cert-manager.io', 'v1', 'Certificate', 'certificates')];

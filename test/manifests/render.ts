@@ -36,7 +36,7 @@ export interface Renders {
   readonly default: KubeObject[];
   /** manifests/overlays/without-cert-manager, with `kmesh-ipsec certs` output in its tls/. */
   readonly withoutCertManager: KubeObject[];
-  /** manifests/ plus the optional components (key rotation, legacy kernel), as an operator's overlay. */
+  /** manifests/ plus the optional components (key rotation, legacy kernel, API server client auth), as an operator's overlay. */
   readonly withComponents: KubeObject[];
   /** manifests/uninstall. */
   readonly uninstall: KubeObject[];
@@ -82,7 +82,7 @@ async function writeOverlay(dir: string, manifests: string): Promise<void> {
     'apiVersion: kustomize.config.k8s.io/v1beta1',
     'kind: Kustomization',
     `resources: [${rel}]`,
-    `components: [${rel}/components/key-rotation, ${rel}/components/legacy-kernel]`,
+    `components: [${rel}/components/key-rotation, ${rel}/components/legacy-kernel, ${rel}/components/apiserver-client-auth]`,
     '',
   ].join('\n'));
 }

@@ -11,6 +11,7 @@ import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'ku
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import { DaemonSet, Deployment } from 'kubernetes-models/apps/v1';
 import { CronJob } from 'kubernetes-models/batch/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -24,7 +25,7 @@ interface ModelClass {
 const MODELS: readonly ModelClass[] = [
   Namespace, Service, ServiceAccount, Secret, ConfigMap, Deployment, DaemonSet, CronJob, PodDisruptionBudget,
   Role, RoleBinding, ClusterRole, ClusterRoleBinding, CustomResourceDefinition, MutatingWebhookConfiguration,
-  ValidatingWebhookConfiguration, Certificate, Issuer,
+  ValidatingWebhookConfiguration, Certificate, Issuer, NetworkPolicy,
 ];
 const byType = new Map(MODELS.map((m) => [`${m.apiVersion}/${m.kind}`, m]));
 

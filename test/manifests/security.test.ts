@@ -4,7 +4,7 @@
  * and admission webhooks that sit on nothing but the IPsec Secret and KmeshNodeInfos.
  */
 import test from 'ava';
-import type { V1ClusterRole, V1Container, V1DaemonSet, V1Deployment, V1MutatingWebhookConfiguration, V1PodSpec, V1PolicyRule, V1Role, V1RoleBinding, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import type { V1ClusterRole, V1Container, V1DaemonSet, V1Deployment, V1MutatingWebhookConfiguration, V1PodSpec, V1PolicyRule, V1Role, V1RoleBinding, V1Service, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
 import { type KubeObject, type Renders, byKind, find, renderAll } from './render.js';
 
 let r: Renders;
@@ -201,4 +201,55 @@ test('webhook Deployment: two replicas spread over nodes, a PDB, readiness on /r
   t.like(nodePod?.containers[0]?.readinessProbe?.httpGet, { path: '/readyz', port: 'http' });
   t.like(nodePod?.containers[0]?.livenessProbe?.httpGet, { path: '/healthz', port: 'http' });
   t.is(nodePod?.containers[0]?.lifecycle?.preStop, undefined, 'uninstall is a separate step, not a hook on every update');
+});
+
+/** A NetworkPolicy as YAML spells it (client-node's type renames `from`). */
+interface NetworkPolicy {
+  spec?: {
+    podSelector: { matchLabels?: Record<string, string> };
+    policyTypes?: string[];
+    ingress?: { ports?: { protocol?: string; port?: number | string }[]; from?: { ipBlock?: { cidr: string }; podSelector?: unknown; namespaceSelector?: unknown }[] }[];
+  };
+}
+
+test('NetworkPolicy: every install shape isolates the webhook pods; only TCP to the port the Service targets, only by address', (t) => {
+  for (const [variant, objects] of [['default', r.default], ['without cert-manager', r.withoutCertManager], ['components', r.withComponents]] as const) {
+    const policy = find(objects, 'NetworkPolicy', 'kmesh-ipsec-webhook') as unknown as NetworkPolicy;
+    const deployment = find(objects, 'Deployment', 'kmesh-ipsec-webhook') as unknown as V1Deployment;
+    const service = find(objects, 'Service', 'kmesh-ipsec-webhook') as unknown as V1Service;
+    const container = deployment.spec?.template.spec?.containers[0];
+    const target = container?.ports?.find((p) => p.name === service.spec?.ports?.[0]?.targetPort);
+    t.deepEqual(policy.spec?.podSelector.matchLabels, deployment.spec?.template.metadata?.labels, `${variant}: selects the webhook pods`);
+    t.deepEqual(policy.spec?.podSelector.matchLabels, service.spec?.selector, variant);
+    t.deepEqual(policy.spec?.policyTypes, ['Ingress'], variant);
+    t.is(policy.spec?.ingress?.length, 1, `${variant}: one rule`);
+    const rule = policy.spec?.ingress?.[0];
+    t.deepEqual(rule?.ports, [{ protocol: 'TCP', port: target?.containerPort }], `${variant}: only the webhook port`);
+    t.true((rule?.from ?? []).length > 0, `${variant}: an empty from would admit everyone`);
+    for (const peer of rule?.from ?? []) {
+      t.truthy(peer.ipBlock, `${variant}: by address only`);
+      t.is(peer.podSelector, undefined, `${variant}: no pod is admitted by its labels`);
+      t.is(peer.namespaceSelector, undefined, `${variant}: no namespace is admitted by its labels`);
+    }
+  }
+  // The one other pod in kmesh-system that listens is the node plugin, on the host network, which
+  // NetworkPolicy does not govern; nothing else is left unselected by accident.
+  t.true(workloads(r.default).every(({ where, spec }) => where === 'Deployment kmesh-ipsec-webhook' || spec.hostNetwork === true));
+});
+
+test('components/apiserver-client-auth: the webhook requires client certificates from the mounted CA, and nothing else changes', (t) => {
+  const plain = find(r.default, 'Deployment', 'kmesh-ipsec-webhook') as unknown as V1Deployment;
+  const guarded = find(r.withComponents, 'Deployment', 'kmesh-ipsec-webhook') as unknown as V1Deployment;
+  const before = plain.spec?.template.spec?.containers[0];
+  const after = guarded.spec?.template.spec?.containers[0];
+  t.deepEqual(after?.args, [...(before?.args ?? []), '--client-ca=/etc/kmesh-ipsec/client-ca/ca.crt']);
+  const mount = after?.volumeMounts?.find((m) => m.mountPath === '/etc/kmesh-ipsec/client-ca');
+  t.like(mount, { name: 'client-ca', readOnly: true });
+  t.deepEqual(after?.volumeMounts?.filter((m) => m !== mount), before?.volumeMounts);
+  const volume = guarded.spec?.template.spec?.volumes?.find((v) => v.name === mount?.name);
+  t.deepEqual(volume?.secret, { secretName: 'kmesh-ipsec-webhook-client-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 0o444 }, 'the certificate only, never a CA key stored next to it');
+  t.deepEqual(guarded.spec?.template.spec?.volumes?.filter((v) => v !== volume), plain.spec?.template.spec?.volumes);
+  // The probes carry no client certificate: they must stay on paths the webhook serves without one.
+  t.like(after?.readinessProbe?.httpGet, { path: '/readyz' });
+  t.like(after?.livenessProbe?.httpGet, { path: '/healthz' });
 });

@@ -208,7 +208,8 @@ test.serial('labelling a namespace enrols its pods; removing the label releases 
   };
   await setLabel('Kmesh');
   await withLogs(t, () => cluster.waitFor(async () => (await programsOn(n1, plain.hostIf)).length === 1, 20_000, 'pod program attached'));
-  t.is((await cluster.statusOf(n1)).pods.managed, 2);
+  // /status shows a reconcile once it has finished; the filter is attached in its middle.
+  await withLogs(t, () => cluster.waitFor(async () => (await cluster.statusOf(n1)).pods.managed === 2, 20_000, 'two managed pods in /status'));
   await setLabel(undefined);
   await withLogs(t, () => cluster.waitFor(async () => (await programsOn(n1, plain.hostIf)).length === 0, 20_000, 'pod program detached'));
   t.deepEqual(await programsOn(n1, n1.pods.find((p) => p.namespace === MANAGED_NAMESPACE)!.hostIf), ['kmipsec_pod'], 'the other pod keeps its program');

@@ -76,7 +76,7 @@ test.serial('certs: re-issuing from a kept CA leaves caBundle unchanged', async 
 test.serial('certs: bad flags are usage errors with one clear line', async (t) => {
   const r1 = await cli(['certs', '--out', join(dir, 'x'), '--days', 'ten']);
   t.is(r1.code, 2);
-  t.is(r1.stderr, 'kmesh-ipsec: --days: must be a positive whole number, got "ten"\n');
+  t.is(r1.stderr, 'kmesh-ipsec: --days: must be a positive whole number, got "ten" (see kmesh-ipsec certs --help)\n');
   const r2 = await cli(['certs', '--out', join(dir, 'x'), '--ip', 'localhost']);
   t.is(r2.code, 2);
   t.regex(r2.stderr, /--ip: "localhost" is not an IP address/);
@@ -158,7 +158,7 @@ test.serial('webhook: serves, is live but not ready without an API server, and d
 test.serial('webhook: missing flags are usage errors', async (t) => {
   const r = await cli(['webhook', '--port', '1']);
   t.is(r.code, 2);
-  t.is(r.stderr, 'kmesh-ipsec: --tls-cert is required\n');
+  t.is(r.stderr, 'kmesh-ipsec: --tls-cert is required (see kmesh-ipsec webhook --help)\n');
   const d = await cli(['webhook', '--tls-cert', 'a', '--tls-key', 'b', '--stamp-key', 'c', '--stamp-ttl', '1d']);
   t.regex(d.stderr, /--stamp-ttl: must be a duration like 90s, 10m or 24h, got "1d"/);
 });

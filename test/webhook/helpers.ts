@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { type DevPki, createCertificateAuthority, issueServingCertificate, serviceDnsNames, writeDevPki } from '../../certs/dev-pki.js';
 import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { KmeshNodeInfoSpec } from '../../core/nodeinfo.js';
@@ -63,6 +63,11 @@ export interface StartOptions {
   readonly bodyLimitBytes?: number;
   /** Files in a Secret-volume layout (`..data` symlink) instead of plain files. */
   readonly secretVolume?: boolean;
+  /** Default: silent. */
+  readonly logger?: Logger;
+  /** Require client certificates from this CA (written to `client-ca.crt` in `dir`). */
+  readonly clientCaPem?: string;
+  readonly clientNames?: readonly string[];
 }
 
 export async function startWebhook(options: StartOptions = {}): Promise<TestWebhook> {
@@ -71,6 +76,7 @@ export async function startWebhook(options: StartOptions = {}): Promise<TestWebh
   await writeDevPki(join(dir, 'tls'), pki);
   const stamp = await generateStampKey();
   await writeFile(join(dir, 'stamp-key.jwk'), JSON.stringify(stamp.privateJwk), { mode: 0o600 });
+  if (options.clientCaPem !== undefined) await writeFile(join(dir, 'client-ca.crt'), options.clientCaPem);
   const view = options.view ?? defaultView();
   const running = await runWebhook(
     {
@@ -84,9 +90,11 @@ export async function startWebhook(options: StartOptions = {}): Promise<TestWebh
       ...(options.stampTtlSeconds !== undefined ? { stampTtlSeconds: options.stampTtlSeconds } : {}),
       ...(options.filePollIntervalMs !== undefined ? { filePollIntervalMs: options.filePollIntervalMs } : {}),
       ...(options.bodyLimitBytes !== undefined ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
+      ...(options.clientCaPem !== undefined ? { clientCaFile: join(dir, 'client-ca.crt') } : {}),
+      ...(options.clientNames !== undefined ? { clientNames: options.clientNames } : {}),
     },
     { view },
-    pino({ level: 'silent' }),
+    options.logger ?? pino({ level: 'silent' }),
     { processMetrics: false },
   );
   const agent = new Agent({ ca: pki.ca.certPem, keepAlive: true, maxSockets: 16 });
