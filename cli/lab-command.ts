@@ -97,6 +97,20 @@ export function registerLabCommands(program: Command): void {
       process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : renderDemoReport(report));
     });
 
+  lab
+    .command('join')
+    .description('a new machine joins: the next node, with its pods and plugin; prints its name once its plugin is ready')
+    .option(...dirOption)
+    .action(async (o: { dir: string }) => {
+      const { Lab } = await import('../lab/lab.js');
+      try {
+        const name = await Lab.open(resolve(o.dir)).join();
+        process.stdout.write(`${name}\n`);
+      } catch (err: unknown) {
+        throw labError(err);
+      }
+    });
+
   for (const [name, description] of [
     ['stop', 'stop a node\'s plugin daemon (SIGTERM, as a rolling update does; --kill: SIGKILL, a crash)'],
     ['start', 'start a node\'s plugin daemon again; returns once it reports ready'],

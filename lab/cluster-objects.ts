@@ -84,9 +84,14 @@ export interface LabUsers {
   readonly admin: string;
   readonly webhook: string;
   /** Node name -> token (the service account's token, bound to the node, as projected tokens are). */
+
   readonly nodes: Record<string, string>;
 }
 
+/**
+ * The admin, the webhook, and a node-bound token for every node the lab may ever have (node1 up
+ * to the node limit), so that a node joining later has its token already.
+ */
 export function labUsers(nodes: readonly string[]): LabUsers {
   const token = (): string => randomBytes(24).toString('hex');
   const admin = token();
@@ -106,4 +111,9 @@ export function labUsers(nodes: readonly string[]): LabUsers {
     };
   }
   return { tokens, admin, webhook, nodes: byNode };
+}
+
+/** The token of `node`'s plugin among the API's users (as labUsers made them). */
+export function nodeToken(tokens: Readonly<Record<string, UserInfo>>, node: string): string | undefined {
+  return Object.entries(tokens).find(([, u]) => u.username === NODE_PLUGIN_USER && u.extra?.['authentication.kubernetes.io/node-name']?.[0] === node)?.[0];
 }

@@ -19,15 +19,16 @@ import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { caBundle, generateDevPki, writeDevPki } from '../certs/dev-pki.js';
 import { generateStampKey } from '../certs/stamp-keygen.js';
 import { KMESH_NAMESPACE } from '../core/constants.js';
 import { SecretStore } from '../cli/secret-store.js';
 import { WebhookNames, loadWebhookConfigurations } from '../webhook/configurations.js';
 import type { KubeObject } from '../localapi/index.js';
+import { kubeconfigYaml } from '../localapi/kubeconfig.js';
 import { API_PROCESS, type ApiProcessConfig } from './api-process.js';
-import { jwksConfigMap, labUsers, manifestObjects, nodeObject, podObject, workloadNamespaces } from './cluster-objects.js';
+import { jwksConfigMap, labUsers, manifestObjects, nodeObject, nodeToken, podObject, workloadNamespaces } from './cluster-objects.js';
 import { callControl } from './control.js';
 import { apiProblems, kernelProblems, type ConvergenceTarget } from './convergence.js';
 import { probeEsp } from './kernel.js';
@@ -38,7 +39,7 @@ import { type LabState, type ProcessRecord, readState, withLabLock, writeState }
 import {
   addNetns, deleteNetns, inNetns, ipIn, isRunning, listNetns, mountBpffs, netnsPids, nodeProcessesUsing, run, spawnDetached, stopProcess, unmountIfMounted,
 } from './system.js';
-import { NODE_STATUS_PORT, POD_PORT, planLab, planNetns, topologyOf, type LabOptions, type NodePlan, type PodPlan, type Topology } from './topology.js';
+import { LIMITS, NODE_API_PORT, NODE_STATUS_PORT, POD_PORT, planLab, planNetns, planNode, topologyOf, type LabOptions, type NodePlan, type PodPlan, type Topology } from './topology.js';
 
 const DIST = fileURLToPath(new URL('..', import.meta.url));
 export const CLI_MAIN = join(DIST, 'cli', 'main.js');
@@ -47,6 +48,8 @@ export const DEFAULT_LAB_DIR = '/run/kmesh-ipsec-lab';
 /** How the lab runs the node plugins: short periods, so that a demo takes minutes, not hours. */
 export const LAB_NODE_FLAGS = ['--grace-period', '10s', '--publish-jitter', '1s', '--resync-interval', '60s'] as const;
 const VOLUME_GAP_MS = 1000;
+/** The API as every node reaches it: 127.0.0.1 of its own namespace. */
+const NODE_API_SERVER = `https://127.0.0.1:${NODE_API_PORT}`;
 /**
  * The webhooks' timeoutSeconds in the lab. The manifests' 1-3 s suit a webhook on a real CPU;
  * the lab often runs under software emulation (the kernel VM), where a webhook busy with its
@@ -202,7 +205,7 @@ export class Lab {
     s.apiPort = await freePort();
     s.webhookPort = await freePort();
     this.#save();
-    const users = labUsers(plan.nodes.map((n) => n.name));
+    const users = labUsers(Array.from({ length: LIMITS.nodes.max }, (_, k) => `node${k + 1}`));
     const objects: KubeObject[] = [
       ...manifestObjects(),
       ...(await loadWebhookConfigurations({ caBundle: caBundle(pki.ca) })).map((c) => {
@@ -221,7 +224,7 @@ export class Lab {
       kubeconfigs: [
         { path: this.kubeconfigPath, token: users.admin, username: 'kubernetes-admin' },
         { path: join(this.dir, 'webhook', 'kubeconfig'), token: users.webhook, username: 'kmesh-ipsec-webhook' },
-        ...plan.nodes.map((n) => ({ path: this.#nodeFile(n.name, 'kubeconfig'), token: users.nodes[n.name] ?? '', username: 'kmesh-ipsec-node', server: 'https://127.0.0.1:6443' })),
+        ...plan.nodes.map((n) => ({ path: this.#nodeFile(n.name, 'kubeconfig'), token: users.nodes[n.name] ?? '', username: 'kmesh-ipsec-node', server: NODE_API_SERVER })),
       ],
       controlSocket: this.#controlSocket,
       nodeNetns: plan.nodes.map((n) => n.netns),
@@ -317,6 +320,52 @@ export class Lab {
       this.#save();
     });
     await this.#until(this.#process(`node/${name}`), () => this.#nodeReady(node), `${name}'s plugin to be ready`, 180_000);
+  }
+
+  /**
+   * A new machine joins: the next node (its namespaces on the wire, routes everywhere, its
+   * Node and Pod objects, the API in its namespace, its Secret volume, pods and plugin).
+   * Resolves with its name once its plugin is ready.
+   */
+  async join(): Promise<string> {
+    let node: NodePlan | undefined;
+    await this.#locked(async () => {
+      const s = this.#state;
+      const index = Math.max(0, ...s.plan.nodes.map((n) => n.index), ...s.nodes.map((n) => n.index)) + 1;
+      if (index > LIMITS.nodes.max) throw new LabError(`a lab has at most ${LIMITS.nodes.max} nodes over its life`);
+      const joining = planNode(s.id, index, s.plan.options);
+      node = joining;
+      s.nodes.push(joining);
+      this.#save();
+      await this.#buildNode(joining);
+      await routePodCidrs(this.nodes);
+      this.#prepareNodeFiles(joining, randomUUID());
+      await writeProjectedVolume(this.#nodeFile(joining.name, 'stamp-jwks'), { 'jwks.json': readFileSync(join(this.dir, 'stamp', 'stamp-jwks.json'), 'utf8') });
+      const config = JSON.parse(readFileSync(join(this.dir, 'api', 'config.json'), 'utf8')) as ApiProcessConfig;
+      const token = nodeToken(config.users, joining.name);
+      if (token === undefined) throw new LabError(`no token for ${joining.name} in ${join(this.dir, 'api', 'config.json')}`);
+      const admin = this.kubeConfig();
+      const caPem = Buffer.from(admin.getCurrentCluster()?.caData ?? '', 'base64').toString('utf8');
+      writeFileSync(this.#nodeFile(joining.name, 'kubeconfig'), kubeconfigYaml({ server: NODE_API_SERVER, caPem, username: 'kmesh-ipsec-node', token }), { mode: 0o600 });
+      // What its kubelet and the scheduler would write.
+      const core = admin.makeApiClient(CoreV1Api);
+      await core.createNode({ body: nodeObject(joining, this.bootId(joining.name)) as V1Node });
+      for (const pod of joining.pods) {
+        const { status, ...spec } = podObject(joining, pod) as V1Pod;
+        await core.createNamespacedPod({ namespace: pod.namespace, body: spec });
+        await core.patchNamespacedPodStatus({ name: pod.name, namespace: pod.namespace, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      }
+      await callControl(this.#controlSocket, 'POST', '/v1/listen', { netns: joining.netns });
+      await callControl(this.#controlSocket, 'PUT', `/v1/volumes/${joining.name}`, { dir: this.#nodeFile(joining.name, 'secret') });
+      for (const pod of joining.pods) this.#startPod(pod);
+      this.#startNode(joining);
+      this.#save();
+    });
+    if (node === undefined) throw new LabError('join: no node was planned');
+    const joined = node;
+    await this.#until(this.#process(`node/${joined.name}`), () => this.#nodeReady(joined), `${joined.name}'s plugin to be ready`, 180_000);
+    await Promise.all(joined.pods.map((p) => this.#until(this.#process(`pod/${p.name}`), () => existsSync(podControlSocket(this.dir, p.name)), `pod ${p.name}`, 180_000)));
+    return joined.name;
   }
 
   /** The node leaves for good: its machine is gone (processes, namespaces) and its Node object deleted. */
