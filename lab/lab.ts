@@ -3,43 +3,35 @@
  * pods behind them, the local Kubernetes API, the real webhook and one real `kmesh-ipsec node`
  * daemon per node, each a process of its own that outlives the command that started it.
  * Everything the lab makes is recorded in <dir>/lab.json first (state.ts), so `down` removes
- * it all, also after a failed or killed `up`.
- *
- * Layout of the lab directory:
- *   lab.json, kubeconfig (admin), control.sock (the API process)
- *   api/config.json (tokens, 0600)   logs/<process>.log   tls/ (webhook serving pair, dev CA)
- *   stamp/ (webhook stamp key, JWKS)  webhook/kubeconfig   bpffs/ (private bpffs: <node>/ pins)
- *   nodes/<node>/{kubeconfig, boot_id, secret/ (Secret volume), stamp-jwks/ (ConfigMap volume)}
- *   pods/<pod>.sock (pod agent control)
+ * it all, also after a failed or killed `up`. Its directory: layout.ts.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node, type V1Pod } from '@kubernetes/client-node';
-import { caBundle, generateDevPki, writeDevPki } from '../certs/dev-pki.js';
-import { generateStampKey } from '../certs/stamp-keygen.js';
 import { KMESH_NAMESPACE } from '../core/constants.js';
 import { SecretStore } from '../cli/secret-store.js';
-import { WebhookNames, loadWebhookConfigurations } from '../webhook/configurations.js';
+import { WebhookNames } from '../webhook/configurations.js';
 import type { KubeObject } from '../localapi/index.js';
 import { kubeconfigYaml } from '../localapi/kubeconfig.js';
 import { API_PROCESS, type ApiProcessConfig } from './api-process.js';
-import { jwksConfigMap, labUsers, manifestObjects, nodeObject, nodeToken, podObject, workloadNamespaces } from './cluster-objects.js';
+import { NODE_PLUGIN_USER, nodeObject, nodeToken, podObject } from './cluster-objects.js';
 import { callControl } from './control.js';
+import { NODE_API_SERVER, apiProcessConfig, webhookArgs, writeControlPlaneFiles } from './control-plane.js';
 import { apiProblems, kernelProblems, type ConvergenceTarget } from './convergence.js';
 import { probeEsp } from './kernel.js';
+import { LabLayout } from './layout.js';
 import { addBridge, plugNode, plugPod, routePodCidrs } from './network.js';
-import { POD_AGENT, PodClient, podControlSocket } from './pod-agent.js';
+import { POD_AGENT, PodClient } from './pod-agent.js';
 import { writeProjectedVolume } from './projected-volume.js';
 import { type LabState, type ProcessRecord, readState, withLabLock, writeState } from './state.js';
 import {
-  addNetns, deleteNetns, inNetns, ipIn, isRunning, listNetns, mountBpffs, netnsPids, nodeProcessesUsing, run, spawnDetached, stopProcess, unmountIfMounted,
+  addNetns, commandExists, deleteNetns, freePort, httpsAnswers, inNetns, ipIn, isRunning, listNetns, mountBpffs, netnsPids, nodeProcessesUsing, run, spawnDetached,
+  stopProcess, unmountIfMounted,
 } from './system.js';
-import { LIMITS, NODE_API_PORT, NODE_STATUS_PORT, POD_PORT, planLab, planNetns, planNode, topologyOf, type LabOptions, type NodePlan, type PodPlan, type Topology } from './topology.js';
+import { LIMITS, NODE_STATUS_PORT, POD_PORT, planLab, planNetns, planNode, topologyOf, type LabOptions, type NodePlan, type PodPlan, type Topology } from './topology.js';
 
 const DIST = fileURLToPath(new URL('..', import.meta.url));
 export const CLI_MAIN = join(DIST, 'cli', 'main.js');
@@ -47,16 +39,6 @@ export const CLI_MAIN = join(DIST, 'cli', 'main.js');
 export const DEFAULT_LAB_DIR = '/run/kmesh-ipsec-lab';
 /** How the lab runs the node plugins: short periods, so that a demo takes minutes, not hours. */
 export const LAB_NODE_FLAGS = ['--grace-period', '10s', '--publish-jitter', '1s', '--resync-interval', '60s'] as const;
-const VOLUME_GAP_MS = 1000;
-/** The API as every node reaches it: 127.0.0.1 of its own namespace. */
-const NODE_API_SERVER = `https://127.0.0.1:${NODE_API_PORT}`;
-/**
- * The webhooks' timeoutSeconds in the lab. The manifests' 1-3 s suit a webhook on a real CPU;
- * the lab often runs under software emulation (the kernel VM), where a webhook busy with its
- * first requests next to a dozen starting processes answers in seconds. 10 s is the API
- * server's default; everything else of the configurations is the manifest's.
- */
-const LAB_WEBHOOK_TIMEOUT_SECONDS = 10;
 
 /** A problem the user can act on; the CLI prints its message as one line. */
 export class LabError extends Error {
@@ -79,19 +61,18 @@ const TOOLS = ['ip', 'nsenter', 'tc', 'bpftool', 'mount'] as const;
 export async function hostProblem(extraTools: readonly string[] = []): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, xfrm, BPF)';
   const missing: string[] = [];
-  for (const tool of [...TOOLS, ...extraTools]) {
-    const r = await run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-    if (r.code !== 0) missing.push(tool);
-  }
+  for (const tool of [...TOOLS, ...extraTools]) if (!(await commandExists(tool))) missing.push(tool);
   return missing.length === 0 ? undefined : `missing ${missing.join(', ')} (Debian: apt-get install iproute2 util-linux bpftool tcpdump)`;
 }
 
 export class Lab {
   readonly dir: string;
+  readonly #layout: LabLayout;
   #state: LabState;
 
   private constructor(state: LabState) {
     this.dir = state.dir;
+    this.#layout = new LabLayout(state.dir);
     this.#state = state;
   }
 
@@ -104,7 +85,7 @@ export class Lab {
   }
 
   get kubeconfigPath(): string {
-    return join(this.dir, 'kubeconfig');
+    return this.#layout.kubeconfig;
   }
 
   /** The lab recorded in `dir`. */
@@ -131,11 +112,11 @@ export class Lab {
   }
 
   pod(name: string): PodClient {
-    return new PodClient(podControlSocket(this.dir, name));
+    return new PodClient(this.#layout.podSocket(name));
   }
 
   bootId(node: string): string {
-    return readFileSync(this.#nodeFile(node, 'boot_id'), 'utf8').trim();
+    return readFileSync(this.#layout.node(node, 'boot_id'), 'utf8').trim();
   }
 
   /**
@@ -177,9 +158,10 @@ export class Lab {
     const progress = (line: string): void => {
       report(`${line} [${((Date.now() - started) / 1000).toFixed(0)} s]`);
     };
-    for (const sub of ['logs', 'api', 'nodes', 'pods', 'webhook']) mkdirSync(join(this.dir, sub), { recursive: true, mode: 0o700 });
+    const layout = this.#layout;
+    for (const sub of layout.subdirectories) mkdirSync(sub, { recursive: true, mode: 0o700 });
 
-    s.bpffs = join(this.dir, 'bpffs');
+    s.bpffs = layout.bpffs;
     this.#save();
     await mountBpffs(s.bpffs);
 
@@ -190,64 +172,29 @@ export class Lab {
     await routePodCidrs(plan.nodes);
     progress(`network: ${plan.nodes.length} nodes and ${podCount} pods as namespaces kml-${plan.id}-*, wire bridge ${plan.wire.bridge} in ${plan.wire.netns}`);
 
-    for (const node of plan.nodes) this.#prepareNodeFiles(node, randomUUID());
-    const pki = generateDevPki({ service: WebhookNames.service, namespace: KMESH_NAMESPACE });
-    const tls = await writeDevPki(join(this.dir, 'tls'), pki);
-    const stamp = await generateStampKey();
-    mkdirSync(join(this.dir, 'stamp'), { mode: 0o700 });
-    const stampKey = join(this.dir, 'stamp', 'stamp-key.jwk');
-    const jwksFile = join(this.dir, 'stamp', 'stamp-jwks.json');
-    writeFileSync(stampKey, JSON.stringify(stamp.privateJwk), { mode: 0o600 });
-    const jwks = JSON.stringify({ keys: [stamp.publicJwk] });
-    writeFileSync(jwksFile, jwks);
-    for (const node of plan.nodes) await writeProjectedVolume(this.#nodeFile(node.name, 'stamp-jwks'), { 'jwks.json': jwks });
-
+    const files = await writeControlPlaneFiles(layout);
+    for (const node of plan.nodes) await this.#prepareNodeFiles(node, randomUUID(), files.jwks);
     s.apiPort = await freePort();
     s.webhookPort = await freePort();
     this.#save();
-    const users = labUsers(Array.from({ length: LIMITS.nodes.max }, (_, k) => `node${k + 1}`));
-    const objects: KubeObject[] = [
-      ...manifestObjects(),
-      ...(await loadWebhookConfigurations({ caBundle: caBundle(pki.ca) })).map((c) => {
-        for (const w of c.webhooks ?? []) w.timeoutSeconds = Math.max(w.timeoutSeconds ?? 0, LAB_WEBHOOK_TIMEOUT_SECONDS);
-        return c as unknown as KubeObject;
-      }),
-      jwksConfigMap(jwks),
-      ...workloadNamespaces(),
-      ...plan.nodes.flatMap((n) => [nodeObject(n, this.bootId(n.name)), ...n.pods.map((p) => podObject(n, p))]),
-    ];
-    const config: ApiProcessConfig = {
-      port: s.apiPort,
-      users: users.tokens,
-      objects,
-      webhook: { namespace: KMESH_NAMESPACE, name: WebhookNames.service, port: s.webhookPort },
-      kubeconfigs: [
-        { path: this.kubeconfigPath, token: users.admin, username: 'kubernetes-admin' },
-        { path: join(this.dir, 'webhook', 'kubeconfig'), token: users.webhook, username: 'kmesh-ipsec-webhook' },
-        ...plan.nodes.map((n) => ({ path: this.#nodeFile(n.name, 'kubeconfig'), token: users.nodes[n.name] ?? '', username: 'kmesh-ipsec-node', server: NODE_API_SERVER })),
-      ],
-      controlSocket: this.#controlSocket,
-      nodeNetns: plan.nodes.map((n) => n.netns),
-      secretVolumes: Object.fromEntries(plan.nodes.map((n) => [n.name, this.#nodeFile(n.name, 'secret')])),
-      volumeGapMs: VOLUME_GAP_MS,
-    };
-    const configFile = join(this.dir, 'api', 'config.json');
-    writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
-    const api = this.#spawn('api', 'api', [process.execPath, API_PROCESS, configFile]);
-    await this.#until(api, () => callControl(this.#controlSocket, 'GET', '/v1/ready', undefined, 5000).then(() => true, () => false), 'the API process to answer', 180_000);
-    progress(`Kubernetes API (local, in memory) on https://127.0.0.1:${s.apiPort} and 127.0.0.1:6443 in every node; kubeconfig ${this.kubeconfigPath}`);
+    const config = await apiProcessConfig({
+      layout, nodes: plan.nodes, bootIds: Object.fromEntries(plan.nodes.map((n) => [n.name, this.bootId(n.name)])), apiPort: s.apiPort, webhookPort: s.webhookPort, files,
+    });
+    writeFileSync(layout.apiConfig, JSON.stringify(config), { mode: 0o600 });
+    const api = this.#spawn('api', 'api', [process.execPath, API_PROCESS, layout.apiConfig]);
+    await this.#until(api, () => callControl(layout.controlSocket, 'GET', '/v1/ready', undefined, 5000).then(() => true, () => false), 'the API process to answer', 180_000);
+    progress(`Kubernetes API (local, in memory) on https://127.0.0.1:${s.apiPort} and 127.0.0.1:6443 in every node; kubeconfig ${layout.kubeconfig}`);
 
-    const webhook = this.#spawn('webhook', 'webhook', [
-      process.execPath, CLI_MAIN, '--kubeconfig', join(this.dir, 'webhook', 'kubeconfig'), 'webhook', '--host', '127.0.0.1', '--port', String(s.webhookPort),
-      '--tls-cert', tls.tlsCert, '--tls-key', tls.tlsKey, '--stamp-key', stampKey, '--stamp-jwks', jwksFile, '--shutdown-delay', '0s',
-    ]);
-    await this.#until(webhook, () => httpsReady(s.webhookPort ?? 0, pki.ca.certPem), 'the webhook to be ready', 180_000);
-    progress(`webhook (dev certificates) on 127.0.0.1:${s.webhookPort}, registered from manifests/base/webhook-configurations.yaml`);
+    const webhookPort = s.webhookPort;
+    const webhook = this.#spawn('webhook', 'webhook', [process.execPath, CLI_MAIN, ...webhookArgs(layout, webhookPort, files.tls)]);
+    const servername = `${WebhookNames.service}.${KMESH_NAMESPACE}.svc`;
+    await this.#until(webhook, () => httpsAnswers({ port: webhookPort, path: '/readyz', caPem: files.caPem, servername }), 'the webhook to be ready', 180_000);
+    progress(`webhook (dev certificates) on 127.0.0.1:${webhookPort}, registered from manifests/base/webhook-configurations.yaml`);
 
     for (const node of plan.nodes) this.#startNode(node);
     for (const node of plan.nodes) for (const pod of node.pods) this.#startPod(pod);
     progress(`kmesh-ipsec node started in ${plan.nodes.map((n) => n.name).join(', ')}; an echo pod agent in each of ${podCount} pods`);
-    await Promise.all(plan.nodes.flatMap((n) => n.pods.map((p) => this.#until(this.#process(`pod/${p.name}`), () => existsSync(podControlSocket(this.dir, p.name)), `pod ${p.name}`, 180_000))));
+    await Promise.all(plan.nodes.flatMap((n) => n.pods.map((p) => this.#podUp(p))));
 
     const outcome = await new SecretStore(this.kubeConfig()).createOrRotate();
     const spi = outcome.action === 'refused' ? outcome.from : outcome.key.spi;
@@ -306,13 +253,13 @@ export class Lab {
     await this.#locked(async () => {
       await this.#kill(node, 'SIGKILL');
       await this.#unplug(node);
-      rmSync(this.#nodeFile(name, 'secret'), { recursive: true, force: true });
+      rmSync(this.#layout.node(name, 'secret'), { recursive: true, force: true });
       const bootId = randomUUID();
-      writeFileSync(this.#nodeFile(name, 'boot_id'), `${bootId}\n`);
+      writeFileSync(this.#layout.node(name, 'boot_id'), `${bootId}\n`);
       await this.#buildNode(node);
       await routePodCidrs(this.nodes);
-      await callControl(this.#controlSocket, 'POST', '/v1/listen', { netns: node.netns });
-      await callControl(this.#controlSocket, 'PUT', `/v1/volumes/${name}`, { dir: this.#nodeFile(name, 'secret') });
+      await callControl(this.#layout.controlSocket, 'POST', '/v1/listen', { netns: node.netns });
+      await callControl(this.#layout.controlSocket, 'PUT', `/v1/volumes/${name}`, { dir: this.#layout.node(name, 'secret') });
       const core = this.kubeConfig().makeApiClient(CoreV1Api);
       await core.patchNodeStatus({ name, body: { status: { nodeInfo: { bootID: bootId } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
       for (const pod of node.pods) this.#startPod(pod);
@@ -339,14 +286,13 @@ export class Lab {
       this.#save();
       await this.#buildNode(joining);
       await routePodCidrs(this.nodes);
-      this.#prepareNodeFiles(joining, randomUUID());
-      await writeProjectedVolume(this.#nodeFile(joining.name, 'stamp-jwks'), { 'jwks.json': readFileSync(join(this.dir, 'stamp', 'stamp-jwks.json'), 'utf8') });
-      const config = JSON.parse(readFileSync(join(this.dir, 'api', 'config.json'), 'utf8')) as ApiProcessConfig;
+      await this.#prepareNodeFiles(joining, randomUUID(), readFileSync(this.#layout.stampJwks, 'utf8'));
+      const config = JSON.parse(readFileSync(this.#layout.apiConfig, 'utf8')) as ApiProcessConfig;
       const token = nodeToken(config.users, joining.name);
-      if (token === undefined) throw new LabError(`no token for ${joining.name} in ${join(this.dir, 'api', 'config.json')}`);
+      if (token === undefined) throw new LabError(`no token for ${joining.name} in ${this.#layout.apiConfig}`);
       const admin = this.kubeConfig();
       const caPem = Buffer.from(admin.getCurrentCluster()?.caData ?? '', 'base64').toString('utf8');
-      writeFileSync(this.#nodeFile(joining.name, 'kubeconfig'), kubeconfigYaml({ server: NODE_API_SERVER, caPem, username: 'kmesh-ipsec-node', token }), { mode: 0o600 });
+      writeFileSync(this.#layout.node(joining.name, 'kubeconfig'), kubeconfigYaml({ server: NODE_API_SERVER, caPem, username: NODE_PLUGIN_USER, token }), { mode: 0o600 });
       // What its kubelet and the scheduler would write.
       const core = admin.makeApiClient(CoreV1Api);
       await core.createNode({ body: nodeObject(joining, this.bootId(joining.name)) as V1Node });
@@ -355,8 +301,8 @@ export class Lab {
         await core.createNamespacedPod({ namespace: pod.namespace, body: spec });
         await core.patchNamespacedPodStatus({ name: pod.name, namespace: pod.namespace, body: { status } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
       }
-      await callControl(this.#controlSocket, 'POST', '/v1/listen', { netns: joining.netns });
-      await callControl(this.#controlSocket, 'PUT', `/v1/volumes/${joining.name}`, { dir: this.#nodeFile(joining.name, 'secret') });
+      await callControl(this.#layout.controlSocket, 'POST', '/v1/listen', { netns: joining.netns });
+      await callControl(this.#layout.controlSocket, 'PUT', `/v1/volumes/${joining.name}`, { dir: this.#layout.node(joining.name, 'secret') });
       for (const pod of joining.pods) this.#startPod(pod);
       this.#startNode(joining);
       this.#save();
@@ -364,7 +310,7 @@ export class Lab {
     if (node === undefined) throw new LabError('join: no node was planned');
     const joined = node;
     await this.#until(this.#process(`node/${joined.name}`), () => this.#nodeReady(joined), `${joined.name}'s plugin to be ready`, 180_000);
-    await Promise.all(joined.pods.map((p) => this.#until(this.#process(`pod/${p.name}`), () => existsSync(podControlSocket(this.dir, p.name)), `pod ${p.name}`, 180_000)));
+    await Promise.all(joined.pods.map((p) => this.#podUp(p)));
     return joined.name;
   }
 
@@ -390,24 +336,24 @@ export class Lab {
    * a compromised or buggy writer with direct etcd access would.
    */
   async storeAroundAdmission(obj: KubeObject): Promise<KubeObject> {
-    return callControl<KubeObject>(this.#controlSocket, 'PUT', '/v1/store', obj);
+    return callControl<KubeObject>(this.#layout.controlSocket, 'PUT', '/v1/store', obj);
   }
 
   /** Lab only: the node's kubelet is late; its Secret volume keeps its content until releaseSecretVolume. */
   async holdSecretVolume(node: string): Promise<void> {
     this.node(node);
-    await callControl(this.#controlSocket, 'POST', `/v1/volumes/${node}/hold`);
+    await callControl(this.#layout.controlSocket, 'POST', `/v1/volumes/${node}/hold`);
   }
 
   async releaseSecretVolume(node: string): Promise<void> {
     this.node(node);
-    await callControl(this.#controlSocket, 'POST', `/v1/volumes/${node}/release`);
+    await callControl(this.#layout.controlSocket, 'POST', `/v1/volumes/${node}/release`);
   }
 
   /** The last lines of a process's log (for error messages). */
   logTail(key: string, lines = 15): string {
     try {
-      return readFileSync(join(this.dir, 'logs', `${key.replace('/', '-')}.log`), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      return readFileSync(this.#layout.log(key), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
     } catch {
       return '';
     }
@@ -456,17 +402,9 @@ export class Lab {
       await deleteNetns(ns);
       removed++;
     }
-    await unmountIfMounted(s.bpffs ?? join(this.dir, 'bpffs'));
+    await unmountIfMounted(s.bpffs ?? this.#layout.bpffs);
     rmSync(this.dir, { recursive: true, force: true });
     progress(`removed lab ${s.id}: ${procs.length + strays} processes stopped, ${removed} namespaces (and their links, xfrm state and routes) deleted, pins unmounted, ${this.dir} deleted`);
-  }
-
-  get #controlSocket(): string {
-    return join(this.dir, 'control.sock');
-  }
-
-  #nodeFile(node: string, file: string): string {
-    return join(this.dir, 'nodes', node, file);
   }
 
   #save(): void {
@@ -503,18 +441,24 @@ export class Lab {
   async #unplug(node: NodePlan): Promise<void> {
     await ipIn(this.#state.plan.wire.netns, 'link', 'del', node.wireIf).catch(() => undefined);
     for (const ns of [node.netns, ...node.pods.map((p) => p.netns)]) await deleteNetns(ns);
-    rmSync(join(this.#state.bpffs ?? join(this.dir, 'bpffs'), node.name), { recursive: true, force: true });
+    rmSync(this.#layout.pins(node.name), { recursive: true, force: true });
   }
 
-  #prepareNodeFiles(node: NodePlan, bootId: string): void {
-    mkdirSync(join(this.dir, 'nodes', node.name), { recursive: true, mode: 0o700 });
-    writeFileSync(this.#nodeFile(node.name, 'boot_id'), `${bootId}\n`);
-    mkdirSync(this.#nodeFile(node.name, 'secret'), { recursive: true, mode: 0o700 });
+  /** A node's own files: boot ID, an empty Secret volume, the stamp JWKS as its ConfigMap volume. */
+  async #prepareNodeFiles(node: NodePlan, bootId: string, jwks: string): Promise<void> {
+    mkdirSync(this.#layout.node(node.name), { recursive: true, mode: 0o700 });
+    writeFileSync(this.#layout.node(node.name, 'boot_id'), `${bootId}\n`);
+    mkdirSync(this.#layout.node(node.name, 'secret'), { recursive: true, mode: 0o700 });
+    await writeProjectedVolume(this.#layout.node(node.name, 'stamp-jwks'), { 'jwks.json': jwks });
+  }
+
+  #podUp(pod: PodPlan): Promise<void> {
+    return this.#until(this.#process(`pod/${pod.name}`), () => existsSync(this.#layout.podSocket(pod.name)), `pod ${pod.name}`, 180_000);
   }
 
   #spawn(key: string, name: string, argv: readonly string[]): ProcessRecord {
     const role = key.split('/')[0] as ProcessRecord['role'];
-    const proc = spawnDetached(argv, join(this.dir, 'logs', `${key.replace('/', '-')}.log`));
+    const proc = spawnDetached(argv, this.#layout.log(key));
     const record: ProcessRecord = { role, name, ...proc };
     this.#state.processes[key] = record;
     this.#save();
@@ -522,16 +466,16 @@ export class Lab {
   }
 
   #startNode(node: NodePlan): ProcessRecord {
-    const file = (f: string): string => this.#nodeFile(node.name, f);
+    const file = (f: 'kubeconfig' | 'boot_id' | 'secret' | 'stamp-jwks'): string => this.#layout.node(node.name, f);
     return this.#spawn(`node/${node.name}`, node.name, inNetns(node.netns, [
       process.execPath, CLI_MAIN, '--kubeconfig', file('kubeconfig'), 'node', '--node-name', node.name,
-      '--secret-dir', file('secret'), '--stamp-jwks', join(file('stamp-jwks'), 'jwks.json'), '--bpffs-root', this.#state.bpffs ?? join(this.dir, 'bpffs'),
+      '--secret-dir', file('secret'), '--stamp-jwks', join(file('stamp-jwks'), 'jwks.json'), '--bpffs-root', this.#layout.bpffs,
       '--boot-id-file', file('boot_id'), '--listen', `127.0.0.1:${NODE_STATUS_PORT}`, ...LAB_NODE_FLAGS,
     ]));
   }
 
   #startPod(pod: PodPlan): ProcessRecord {
-    const socket = podControlSocket(this.dir, pod.name);
+    const socket = this.#layout.podSocket(pod.name);
     rmSync(socket, { force: true });
     return this.#spawn(`pod/${pod.name}`, pod.name, inNetns(pod.netns, [process.execPath, POD_AGENT, socket, String(POD_PORT), pod.ip, ...(pod.ip6 === undefined ? [] : [pod.ip6])]));
   }
@@ -559,7 +503,7 @@ export class Lab {
    */
   async #nodeReady(node: NodePlan): Promise<boolean> {
     const endpoint = `http://127.0.0.1:${NODE_STATUS_PORT}`;
-    if (await hasCurl()) return (await run(inNetns(node.netns, ['curl', '-sf', '--max-time', '5', `${endpoint}/readyz`]), { allowFailure: true, timeoutMs: 30_000 })).code === 0;
+    if (await commandExists('curl')) return (await run(inNetns(node.netns, ['curl', '-sf', '--max-time', '5', `${endpoint}/readyz`]), { allowFailure: true, timeoutMs: 30_000 })).code === 0;
     const r = await run(inNetns(node.netns, [process.execPath, CLI_MAIN, 'status', '--json', '--endpoint', endpoint]), { allowFailure: true, timeoutMs: 60_000 });
     try {
       return (JSON.parse(r.stdout) as { ready?: unknown }).ready === true;
@@ -610,33 +554,6 @@ async function freshId(): Promise<string> {
     const id = randomBytes(2).toString('hex');
     if (!names.some((n) => n.startsWith(`kml-${id}-`))) return id;
   }
-}
-
-let curl: Promise<boolean> | undefined;
-function hasCurl(): Promise<boolean> {
-  curl ??= run(['sh', '-c', 'command -v curl'], { allowFailure: true }).then((r) => r.code === 0);
-  return curl;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function httpsReady(port: number, caPem: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = httpsGet({ host: '127.0.0.1', port, path: '/readyz', ca: caPem, servername: `${WebhookNames.service}.${KMESH_NAMESPACE}.svc`, timeout: 5000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => {
-      resolve(false);
-    });
-  });
 }
 
 async function secretSpi(kc: KubeConfig): Promise<number> {

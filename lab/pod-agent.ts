@@ -9,16 +9,10 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, isIPv6 } from 'node:net';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { callControl, ControlError, serveControl } from './control.js';
 
 export const POD_AGENT = fileURLToPath(import.meta.url);
-
-/** The control socket of pod `pod` in lab directory `dir`. */
-export function podControlSocket(dir: string, pod: string): string {
-  return join(dir, 'pods', `${pod}.sock`);
-}
 
 export interface StreamCount {
   readonly sent: number;

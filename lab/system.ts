@@ -6,6 +6,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { runCommand, type CommandOptions, type CommandResult } from '../nodeplugin/command.js';
 
@@ -180,4 +182,39 @@ export function nodeProcessesUsing(dir: string): number[] {
 
 function readdirNumeric(dir: string): string[] {
   return readdirSync(dir).filter((e) => /^\d+$/.test(e));
+}
+
+const commands = new Map<string, Promise<boolean>>();
+
+/** Whether `name` is on PATH (asked once per process). */
+export function commandExists(name: string): Promise<boolean> {
+  let known = commands.get(name);
+  if (known === undefined) {
+    known = run(['sh', '-c', 'command -v "$1"', 'sh', name], { allowFailure: true }).then((r) => r.code === 0);
+    commands.set(name, known);
+  }
+  return known;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a server started in another process). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Whether https://127.0.0.1:<port><path> answers 200, checked against `caPem` as `servername`. */
+export function httpsAnswers(target: { readonly port: number; readonly path: string; readonly caPem: string; readonly servername: string }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpsGet({ host: '127.0.0.1', port: target.port, path: target.path, ca: target.caPem, servername: target.servername, timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => {
+      resolve(false);
+    });
+  });
 }

@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Lab } from '../../lab/lab.js';
-import { PodClient, podControlSocket } from '../../lab/pod-agent.js';
+import { LabLayout } from '../../lab/layout.js';
+import { PodClient } from '../../lab/pod-agent.js';
 import { inNetns, isMountPoint, listNetns, netnsPath, nodeProcessesUsing, run } from '../../lab/system.js';
 import { POD_PORT, type Topology } from '../../lab/topology.js';
 import { captureWire, packetsBetween } from '../../lab/wire-capture.js';
@@ -80,7 +81,7 @@ export class E2eLab {
           const pod = pods.items.find((p) => p.metadata?.name === tp.name);
           return {
             name: tp.name, namespace: pod?.metadata?.namespace ?? '', netns: tp.netns,
-            ips: v4first((pod?.status?.podIPs ?? []).map((p) => p.ip)), agent: new PodClient(podControlSocket(this.dir, tp.name)),
+            ips: v4first((pod?.status?.podIPs ?? []).map((p) => p.ip)), agent: new PodClient(new LabLayout(this.dir).podSocket(tp.name)),
           };
         }),
       };
