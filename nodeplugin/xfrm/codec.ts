@@ -10,6 +10,7 @@
 import { endianness } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { parseCidr, parseIp } from '../../core/ip.js';
+import { concatBytes } from './bytes.js';
 import { XfrmTransportError } from './errors.js';
 import {
   AF_INET, AF_INET6, ALG_NAME_LEN, NLA_HDRLEN, NLA_TYPE_MASK, NLMSGERR_ATTR, NLMSG_HDRLEN, NLM_F, OFF, SIZE,
@@ -31,17 +32,6 @@ const align4 = (n: number): number => (n + 3) & ~3;
 
 function view(buf: Uint8Array): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function checkU32(name: string, v: number): number {
@@ -393,7 +383,7 @@ export function encodeState(s: XfrmState): Uint8Array {
     parts.push(encodeU32Attr(XFRMA.SET_MARK, checkU32('outputMark value', s.outputMark.value)));
     parts.push(encodeU32Attr(XFRMA.SET_MARK_MASK, checkU32('outputMark mask', s.outputMark.mask)));
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** Payload of XFRM_MSG_GETSA / XFRM_MSG_DELSA: struct xfrm_usersa_id (+ XFRMA_MARK). */
@@ -405,7 +395,7 @@ export function encodeStateId(id: XfrmStateId): Uint8Array {
   dv.setUint32(o.spi, checkU32('spi', id.spi), false);
   dv.setUint16(o.family, familyToAf(id.family), LE);
   dv.setUint8(o.proto, protoNumber(id.proto));
-  return id.mark ? concat([b, encodeMarkAttr(id.mark)]) : b;
+  return id.mark ? concatBytes([b, encodeMarkAttr(id.mark)]) : b;
 }
 
 /** Decodes the payload of an XFRM_MSG_NEWSA (dump entry or get reply). */
@@ -527,7 +517,7 @@ export function encodePolicy(p: XfrmPolicy): Uint8Array {
   if (p.tmpls.length > 0) parts.push(encodeTemplates(p.tmpls));
   if (p.mark) parts.push(encodeMarkAttr(p.mark));
   if (p.type !== undefined && p.type !== 'main') parts.push(encodePolicyTypeAttr(p.type));
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** Payload of XFRM_MSG_GETPOLICY / XFRM_MSG_DELPOLICY: struct xfrm_userpolicy_id + attributes. */
@@ -540,7 +530,7 @@ export function encodePolicyId(id: XfrmPolicyId): Uint8Array {
   const parts: Uint8Array[] = [b];
   if (id.mark) parts.push(encodeMarkAttr(id.mark));
   if (id.type !== undefined && id.type !== 'main') parts.push(encodePolicyTypeAttr(id.type));
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** Decodes the payload of an XFRM_MSG_NEWPOLICY (dump entry or get reply). */

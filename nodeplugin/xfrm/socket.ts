@@ -15,6 +15,7 @@
  */
 import { RawNetlinkSocket } from 'netlink';
 import type { MessageInfo } from 'netlink';
+import { concatBytes } from './bytes.js';
 import {
   decodePolicy, decodeState, encodeChange, encodeDumpRequest, encodeNlmsg, encodePolicyId, encodeStateId, parseAck,
   parseDone, parseNlmsgs,
@@ -328,17 +329,6 @@ export class XfrmSocket {
   #failAll(err: Error): void {
     for (const p of [...this.#pending.values()]) p.settle(err);
   }
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1 && parts[0]) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** Key-free description of a change (for errors and logs). */
