@@ -27,7 +27,7 @@ import type { NodeStatus } from '../../nodeplugin/daemon/status.js';
 import { WebhookNames, loadWebhookConfigurations } from '../../webhook/configurations.js';
 import { identityPolicy } from '../../webhook/identity.js';
 import { type RunningWebhook, runWebhook } from '../../webhook/runtime.js';
-import { createVethPair, type Netns, type NetnsFactory, run } from '../helpers/netns.js';
+import { createVethPair, type Netns, type NetnsFactory } from '../helpers/netns.js';
 import { type Bpffs, mountBpffs } from '../bpf/helpers.js';
 import { type KubeDouble, type KubeObject, startKubeDouble } from '../kube-double/index.js';
 import { ApiGateway, NODE_API_PORT, RELAY_PROGRAM } from './api-relay.js';
@@ -394,6 +394,6 @@ export class PluginCluster {
 
 /** Count of our xfrm policies in a node (real kernel). */
 export async function ownedPolicyLines(node: NodeHandle): Promise<string[]> {
-  const out = (await run(node.ns.wrap(['ip', 'xfrm', 'policy', 'list']))).stdout;
+  const out = (await node.ns.exec(['ip', 'xfrm', 'policy', 'list'])).stdout;
   return out.split(/\n(?=src )/).filter((b) => b.includes('reqid 27501'));
 }
