@@ -3,7 +3,8 @@ import test from 'ava';
 import { createServer, type AddressInfo } from 'node:net';
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { kubeConfigFor } from './clients.js';
-import { createCertificateAuthority, startKubeDouble, type KubeDouble, type KubeObject } from './index.js';
+import { createCertificateAuthority } from '../../certs/dev-pki.js';
+import { startKubeDouble, type KubeDouble, type KubeObject } from './index.js';
 import { kubectl } from './kubectl.js';
 import { startWebhookServer, type AdmissionRequest, type TestWebhookServer, type WebhookVerdict } from './webhook-server.js';
 
@@ -214,7 +215,7 @@ test.serial('timeoutSeconds bounds the call', async (t) => {
 });
 
 test.serial('the serving certificate must chain to caBundle and name <svc>.<ns>.svc', async (t) => {
-  const otherCa = Buffer.from(createCertificateAuthority('other').certPem).toString('base64');
+  const otherCa = Buffer.from(createCertificateAuthority({ commonName: 'other' }).certPem).toString('base64');
   await configure('Validating', 'tls', [{ name: 'tls.kmesh.net', path: '/tls', caBundle: otherCa }]);
   const untrusted = await failure(core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'tls-1' } } }));
   t.regex(untrusted.message, /tls: failed to verify certificate: x509: certificate signed by unknown authority$/);
