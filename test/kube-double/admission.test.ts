@@ -1,9 +1,9 @@
 // Admission webhooks as kube-apiserver calls them, observed from a real HTTPS webhook server.
 import test from 'ava';
-import { createServer, type AddressInfo } from 'node:net';
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { kubeConfigFor } from './clients.js';
 import { createCertificateAuthority } from '../../certs/dev-pki.js';
+import { freePort } from '../helpers/free-port.js';
 import { startKubeDouble, type KubeDouble, type KubeObject } from './index.js';
 import { kubectl } from './kubectl.js';
 import { startWebhookServer, type AdmissionRequest, type TestWebhookServer, type WebhookVerdict } from './webhook-server.js';
@@ -94,15 +94,6 @@ const spiOf = (obj: KubeObject | null): number => {
   const data = obj?.data as Record<string, string> | undefined;
   return (JSON.parse(Buffer.from(data?.ipSec ?? 'e30=', 'base64').toString()) as { spi?: number }).spi ?? 0;
 };
-
-/** A port nothing listens on any more. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function failure(p: Promise<unknown>): Promise<{ code: number; message: string; reason?: string }> {
   const err: unknown = await p.then(() => undefined, (e: unknown) => e);

@@ -13,7 +13,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importStampJwks, importStampSigningKey } from '../../core/stamp.js';
 import { runCommand, type CommandResult } from '../../nodeplugin/command.js';
-import { httpsCall, freePort } from './helpers.js';
+import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
+import { type HttpResult, httpsCall } from './helpers.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
 function cli(args: string[]): Promise<CommandResult> {
@@ -119,24 +121,22 @@ test.serial('webhook: serves, is live but not ready without an API server, and d
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   const agent = new Agent({ ca: await readFile(join(pki, 'ca.crt')) });
   try {
-    let health;
-    for (let i = 0; i < 50; i++) {
+    let health: HttpResult | undefined;
+    await eventually(async () => {
       health = await httpsCall(`https://127.0.0.1:${port}`, '/healthz', undefined, agent, { method: 'GET' }).catch(() => undefined);
-      if (health) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return health !== undefined;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
     t.is(health?.status, 200);
     const ready = await httpsCall(`https://127.0.0.1:${port}`, '/readyz', undefined, agent, { method: 'GET' });
     t.is(ready.status, 503);
     t.is(ready.text, 'not ready: kmeshnodeinfo-cache\n');
     // SIGTERM: readiness drops at once, but requests are still served during --shutdown-delay.
     child.kill('SIGTERM');
-    let draining;
-    for (let i = 0; i < 20; i++) {
+    let draining: HttpResult | undefined;
+    await eventually(async () => {
       draining = await httpsCall(`https://127.0.0.1:${port}`, '/readyz', undefined, agent, { method: 'GET' });
-      if (draining.text.includes('draining')) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+      return draining.text.includes('draining');
+    }, { timeoutMs: 1000, intervalMs: 25 });
     t.is(draining?.text, 'not ready: draining, kmeshnodeinfo-cache\n');
     t.is((await httpsCall(`https://127.0.0.1:${port}`, '/healthz', undefined, agent, { method: 'GET' })).status, 200);
   } finally {

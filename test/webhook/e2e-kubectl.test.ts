@@ -23,7 +23,8 @@ import { importStampJwks, verifyStamp } from '../../core/stamp.js';
 import { WebhookNames, loadWebhookConfigurations } from '../../webhook/configurations.js';
 import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
 import { kubectl } from '../kube-double/kubectl.js';
-import { httpsCall, freePort } from './helpers.js';
+import { freePort } from '../helpers/free-port.js';
+import { httpsCall } from './helpers.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
 const ADMIN = 'cluster-admin';
