@@ -15,7 +15,7 @@ import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { IpsecKey } from '../../core/secret.js';
 import { importStampSigningKey, signStamp } from '../../core/stamp.js';
 import { CLI, MANAGED_NAMESPACE, PLAIN_NAMESPACE, type NodeHandle, PluginCluster } from '../cluster/plugin-cluster.js';
-import { run } from '../helpers/netns.js';
+import { runCommand } from '../../nodeplugin/command.js';
 import { ownedPolicies, ownedStates, pinnedMaps, programsOn } from '../cluster/kernel-view.js';
 import { useNetns } from '../helpers/netns.js';
 
@@ -41,7 +41,7 @@ async function withLogs<T>(t: { context: { cluster: PluginCluster }; log: (...v:
   }
 }
 
-const runCli = (args: string[]) => run([process.execPath, CLI, ...args], { allowFailure: true });
+const runCli = (args: string[]) => runCommand([process.execPath, CLI, ...args], { allowFailure: true });
 
 const byName = (c: PluginCluster, name: string): NodeHandle => {
   const n = c.nodes.find((x) => x.name === name);
