@@ -6,6 +6,7 @@
 import test from 'ava';
 import { pino } from 'pino';
 import { KubeClusterView } from '../../webhook/kube-cluster-view.js';
+import { eventually } from '../helpers/eventually.js';
 import { kubeConfigFor } from '../localapi/clients.js';
 import { type LocalApi, startLocalApi } from '../../localapi/index.js';
 
@@ -38,37 +39,28 @@ test.after.always(async () => {
   await double.close();
 });
 
-async function until(what: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (what()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return what();
-}
-
 const spis = (): number[] => {
   const n = view.nodeInfos();
   return n.synced ? n.value.map((i) => i.spi ?? -1).sort((a, b) => a - b) : [];
 };
 
 test.serial('syncs from a list, then follows the watch', async (t) => {
-  t.true(await until(() => view.ready()));
+  t.true(await eventually(() => view.ready()));
   t.deepEqual(spis(), [2]);
   await double.store.put(kni('node-b', 5, '10.0.0.2'));
-  t.true(await until(() => spis().join() === '2,5'), `saw ${spis().join()}`);
+  t.true(await eventually(() => spis().join() === '2,5'), `saw ${spis().join()}`);
   await double.store.delete('kmeshnodeinfos.kmesh.net', 'kmesh-system', 'node-b');
-  t.true(await until(() => spis().join() === '2'));
+  t.true(await eventually(() => spis().join() === '2'));
 });
 
 test.serial('dropped watches and compacted history (410 → relist) lose nothing', async (t) => {
   double.closeWatches();
   await double.store.put(kni('node-c', 7, '10.0.0.3'));
-  t.true(await until(() => spis().join() === '2,7'));
+  t.true(await eventually(() => spis().join() === '2,7'));
   double.compactHistory();
   await double.store.delete('kmeshnodeinfos.kmesh.net', 'kmesh-system', 'node-c');
   double.closeWatches();
-  t.true(await until(() => spis().join() === '2'), `saw ${spis().join()}`);
+  t.true(await eventually(() => spis().join() === '2'), `saw ${spis().join()}`);
 });
 
 test.serial('stays synced across periodic relists', async (t) => {
@@ -85,14 +77,14 @@ test.serial('stays synced across periodic relists', async (t) => {
 test.serial('while the API refuses the informer, it reports not synced (fail closed), then recovers', async (t) => {
   access.allowed = false;
   double.closeWatches();
-  t.true(await until(() => !view.ready()), 'lost sync');
+  t.true(await eventually(() => !view.ready()), 'lost sync');
   const state = view.nodeInfos();
   t.false(state.synced);
   if (!state.synced) t.regex(state.reason, /the KmeshNodeInfo watch failed \(HTTP 403\); reconnecting/);
   const facts = await view.nodeFacts('node-a', AbortSignal.timeout(2000));
   t.false(facts.synced);
   access.allowed = true;
-  t.true(await until(() => view.ready()), 'recovered');
+  t.true(await eventually(() => view.ready()), 'recovered');
   t.deepEqual(spis(), [2]);
 });
 
