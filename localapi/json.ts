@@ -1,7 +1,7 @@
 /** Small JSON helpers; the double keeps objects as plain data so copies must be deep. */
 
 import { isDeepStrictEqual } from 'node:util';
-import { isRecord } from '../../core/json-value.js';
+import { isRecord } from '../core/json-value.js';
 
 export { isRecord };
 
