@@ -82,10 +82,16 @@ export async function apiProcessConfig(input: {
   };
 }
 
-/** `kmesh-ipsec webhook` as the lab runs it: the manifests' flags, local files, no drain delay. */
+/**
+ * `kmesh-ipsec webhook` as the lab runs it: the manifests' flags, local files, no drain delay,
+ * and the lab's admin (system:masters) allowed to repair any KmeshNodeInfo by hand, as an operator
+ * would enable with --privileged-group on a real cluster (docs/webhook.md, "Who may write"):
+ * without it even the admin cannot delete a forged object.
+ */
 export function webhookArgs(layout: LabLayout, port: number, tls: WrittenPki): string[] {
   return [
     '--kubeconfig', layout.webhookKubeconfig, 'webhook', '--host', '127.0.0.1', '--port', String(port),
     '--tls-cert', tls.tlsCert, '--tls-key', tls.tlsKey, '--stamp-key', layout.stampKey, '--stamp-jwks', layout.stampJwks, '--shutdown-delay', '0s',
+    '--privileged-group', 'system:masters',
   ];
 }
