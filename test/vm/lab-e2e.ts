@@ -41,7 +41,7 @@ export interface NodeView {
 
 export class E2eLab {
   readonly dir: string;
-  readonly topology: Topology;
+  topology: Topology;
   readonly kc: KubeConfig;
   readonly upSeconds: number;
   nodes: NodeView[];
@@ -66,8 +66,9 @@ export class E2eLab {
     return lab;
   }
 
-  /** Re-reads Nodes and Pods through the API (after a removal). */
+  /** Re-reads the lab's topology (a node joined) and its Nodes and Pods through the API (a node removed). */
   async refresh(): Promise<void> {
+    this.topology = this.handle().topology();
     const core = this.kc.makeApiClient(CoreV1Api);
     const [nodes, pods] = await Promise.all([core.listNode(), core.listPodForAllNamespaces()]);
     const v4first = (ips: string[]): string[] => [...ips].sort((a, b) => Number(a.includes(':')) - Number(b.includes(':')));
