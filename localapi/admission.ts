@@ -1,17 +1,20 @@
 /**
  * Webhook admission driven by the stored Mutating/ValidatingWebhookConfiguration objects,
  * following kube-apiserver's dispatchers: mutating webhooks one at a time in configuration-name
- * order (each sees the previous one's patch), validating webhooks in parallel, failurePolicy
- * applied only to call failures, denials turned into the webhook's own Status.
+ * order (each sees the previous one's patch), then once more for the `reinvocationPolicy:
+ * IfNeeded` ones a later webhook's change came after; validating webhooks in parallel;
+ * matchConditions decide whether a webhook is called; failurePolicy applies to call failures
+ * and to matchCondition errors; denials become the webhook's own Status.
  */
 
 import { randomUUID } from 'node:crypto';
 import jsonpatch from 'fast-json-patch';
 import type { Operation as JsonPatchOperation } from 'fast-json-patch';
 import type { Admission, AdmissionAttributes } from './admission-types.js';
-import { asString, clone, isRecord } from './json.js';
+import { asString, clone, deepEqual, isRecord } from './json.js';
+import { evaluateMatchConditions } from './match-conditions.js';
 import type { ServiceMap } from './service-map.js';
-import { badRequest, internalError, StatusError, type Status } from './status.js';
+import { badRequest, forbidden, internalError, StatusError, type Status } from './status.js';
 import type { JsonObject, KubeObject } from './types.js';
 import { postAdmissionReview, WebhookCallError, type WebhookEndpoint } from './webhook-call.js';
 import { namespaceSelectorMatches, objectSelectorMatches, rulesMatch } from './webhook-match.js';
@@ -24,9 +27,40 @@ export interface WebhookAdmissionDeps {
 }
 
 interface Invocation {
-  configuration: string;
+  /** Stands in for the webhook's UID in the apiserver: configuration name and index. */
+  id: string;
   hook: JsonObject;
   name: string;
+}
+
+/**
+ * The apiserver's webhookReinvokeContext: IfNeeded webhooks called before a change made by a
+ * later webhook are called again in one more round; a change in that round re-arms only the
+ * webhooks still ahead in it (there is never a third round).
+ */
+class Reinvocation {
+  private invokedSinceChange = new Set<string>();
+  private readonly due = new Set<string>();
+  private secondRound = false;
+
+  called(inv: Invocation, changed: boolean): void {
+    if (changed) {
+      for (const id of this.invokedSinceChange) this.due.add(id);
+      this.invokedSinceChange = new Set();
+    }
+    if (inv.hook.reinvocationPolicy === 'IfNeeded') this.invokedSinceChange.add(inv.id);
+  }
+
+  /** In the second round only due webhooks run: none is called there for the first time. */
+  skips(inv: Invocation): boolean {
+    return this.secondRound && !this.due.has(inv.id);
+  }
+
+  /** Whether a second round is needed; if so, it starts. */
+  startSecondRound(): boolean {
+    this.secondRound = this.due.size > 0;
+    return this.secondRound;
+  }
 }
 
 interface Verified {
@@ -60,6 +94,11 @@ function exempt(attrs: AdmissionAttributes): boolean {
   return attrs.resource.group === 'admissionregistration.k8s.io';
 }
 
+/** Aggregated errors as Go's utilerrors.NewAggregate prints them. */
+function aggregate(errors: string[]): string {
+  return errors.length === 1 ? (errors[0] ?? '') : `[${errors.join(', ')}]`;
+}
+
 function webhookUserInfo(attrs: AdmissionAttributes): JsonObject {
   const u = attrs.user;
   const out: JsonObject = {};
@@ -79,40 +118,66 @@ export class WebhookAdmission implements Admission {
 
   private invocations(flavour: 'mutating' | 'validating'): Invocation[] {
     return this.deps.configurations(flavour).flatMap((cfg) =>
-      (Array.isArray(cfg.webhooks) ? cfg.webhooks : []).filter(isRecord).map((hook) => ({
-        configuration: cfg.metadata.name ?? '',
+      (Array.isArray(cfg.webhooks) ? cfg.webhooks : []).filter(isRecord).map((hook, i) => ({
+        id: `${cfg.metadata.name ?? ''}/${i}`,
         hook,
         name: typeof hook.name === 'string' ? hook.name : '',
       })),
     );
   }
 
+  /**
+   * ShouldCallHook: rules, namespaceSelector, objectSelector, then matchConditions. A condition
+   * that fails to evaluate under failurePolicy Fail rejects the request (403), as on a real server.
+   */
   private applies(inv: Invocation, attrs: AdmissionAttributes): boolean {
-    return (
+    const matched =
       rulesMatch(inv.hook.rules, attrs) &&
       namespaceSelectorMatches(inv.hook, attrs, this.deps.namespaceLabels) &&
-      objectSelectorMatches(inv.hook, attrs)
-    );
+      objectSelectorMatches(inv.hook, attrs);
+    if (!matched) return false;
+    const outcome = evaluateMatchConditions(inv.hook.matchConditions, { object: attrs.object, oldObject: attrs.oldObject, request: requestAttributes(attrs) });
+    if ('matches' in outcome) return outcome.matches;
+    if (inv.hook.failurePolicy === 'Ignore') return false;
+    throw forbidden({ group: attrs.resource.group, resource: attrs.resource.plural }, attrs.name, aggregate(outcome.errors));
   }
 
   async mutate(attrs: AdmissionAttributes, warnings: string[]): Promise<KubeObject | null> {
     if (exempt(attrs)) return attrs.object;
-    let object = attrs.object;
-    for (const inv of this.invocations('mutating')) {
+    const invocations = this.invocations('mutating');
+    const reinvocation = new Reinvocation();
+    let object = await this.mutatingRound(invocations, attrs, attrs.object, reinvocation, warnings);
+    if (reinvocation.startSecondRound()) object = await this.mutatingRound(invocations, attrs, object, reinvocation, warnings);
+    return object;
+  }
+
+  private async mutatingRound(
+    invocations: Invocation[],
+    attrs: AdmissionAttributes,
+    start: KubeObject | null,
+    reinvocation: Reinvocation,
+    warnings: string[],
+  ): Promise<KubeObject | null> {
+    let object = start;
+    for (const inv of invocations) {
       const current = { ...attrs, object };
-      if (!this.applies(inv, current)) continue;
+      if (!this.applies(inv, current) || reinvocation.skips(inv)) continue;
       let verified: Verified;
       let patch: unknown[] = [];
       try {
         verified = await this.call(inv, current, true);
         if (verified.allowed && verified.patch !== undefined) patch = decodePatch(verified);
       } catch (err) {
+        reinvocation.called(inv, false);
         if (err instanceof WebhookCallError && inv.hook.failurePolicy === 'Ignore') continue;
         throw this.asStatusError(inv, err);
       }
       warnings.push(...verified.warnings);
       if (!verified.allowed) throw rejectionStatus(inv.name, verified.status);
-      if (patch.length > 0) object = this.applyWebhookPatch(inv, object, patch);
+      const patched = patch.length > 0 ? this.applyWebhookPatch(inv, object, patch) : object;
+      // Changed means a different object, not merely a non-empty patch (the apiserver compares).
+      reinvocation.called(inv, !deepEqual(patched, object));
+      object = patched;
     }
     return object;
   }
@@ -120,6 +185,7 @@ export class WebhookAdmission implements Admission {
   async validate(attrs: AdmissionAttributes, warnings: string[]): Promise<void> {
     if (exempt(attrs)) return;
     const failures: StatusError[] = [];
+    // Every webhook is matched before any is called, so a failing matchCondition calls none.
     const calls = this.invocations('validating')
       .filter((inv) => this.applies(inv, attrs))
       .map(async (inv) => {
@@ -222,25 +288,27 @@ export class WebhookAdmission implements Admission {
   }
 
   private review(uid: string, version: string, attrs: AdmissionAttributes): JsonObject {
-    const rt = attrs.resource;
-    const kind = { group: rt.group, version: rt.version, kind: rt.kind };
-    const resource = { group: rt.group, version: rt.version, resource: rt.plural };
-    const request: JsonObject = { uid, kind, resource };
-    if (attrs.subresource !== '') request.subResource = attrs.subresource;
-    Object.assign(request, { requestKind: kind, requestResource: resource });
-    if (attrs.subresource !== '') request.requestSubResource = attrs.subresource;
-    if (attrs.name !== '') request.name = attrs.name;
-    if (attrs.namespace !== '') request.namespace = attrs.namespace;
-    Object.assign(request, {
-      operation: attrs.operation,
-      userInfo: webhookUserInfo(attrs),
-      object: attrs.object,
-      oldObject: attrs.oldObject,
-      dryRun: attrs.dryRun,
-      options: attrs.options,
-    });
+    const request: JsonObject = { uid, ...requestAttributes(attrs), object: attrs.object, oldObject: attrs.oldObject };
     return { kind: 'AdmissionReview', apiVersion: `admission.k8s.io/${version}`, request };
   }
+}
+
+/**
+ * The AdmissionRequest fields other than uid, object and oldObject, empty ones left out as Go's
+ * omitempty does: what webhooks receive and what matchConditions see as `request`.
+ */
+function requestAttributes(attrs: AdmissionAttributes): JsonObject {
+  const rt = attrs.resource;
+  const kind = { group: rt.group, version: rt.version, kind: rt.kind };
+  const resource = { group: rt.group, version: rt.version, resource: rt.plural };
+  const request: JsonObject = { kind, resource };
+  if (attrs.subresource !== '') request.subResource = attrs.subresource;
+  Object.assign(request, { requestKind: kind, requestResource: resource });
+  if (attrs.subresource !== '') request.requestSubResource = attrs.subresource;
+  if (attrs.name !== '') request.name = attrs.name;
+  if (attrs.namespace !== '') request.namespace = attrs.namespace;
+  Object.assign(request, { operation: attrs.operation, userInfo: webhookUserInfo(attrs), dryRun: attrs.dryRun, options: attrs.options });
+  return request;
 }
 
 /** request.VerifyAdmissionResponse, including its wording. */

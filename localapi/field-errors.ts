@@ -5,7 +5,7 @@
 
 import { StatusError } from './status.js';
 
-export type FieldErrorType = 'Invalid' | 'Required' | 'Forbidden' | 'NotSupported' | 'Duplicate' | 'TooLong';
+export type FieldErrorType = 'Invalid' | 'Required' | 'Forbidden' | 'NotSupported' | 'Duplicate' | 'TooLong' | 'TooMany';
 
 export interface FieldError {
   type: FieldErrorType;
@@ -23,6 +23,7 @@ const TYPE_TEXT: Record<FieldErrorType, string> = {
   NotSupported: 'Unsupported value',
   Duplicate: 'Duplicate value',
   TooLong: 'Too long',
+  TooMany: 'Too many',
 };
 
 const CAUSE_TYPE: Record<FieldErrorType, string> = {
@@ -32,10 +33,11 @@ const CAUSE_TYPE: Record<FieldErrorType, string> = {
   NotSupported: 'FieldValueNotSupported',
   Duplicate: 'FieldValueDuplicate',
   TooLong: 'FieldValueTooLong',
+  TooMany: 'FieldValueTooMany',
 };
 
 /** Only these error types echo the offending value, as in field.Error.ErrorBody. */
-const SHOWS_VALUE = new Set<FieldErrorType>(['Invalid', 'NotSupported', 'Duplicate']);
+const SHOWS_VALUE = new Set<FieldErrorType>(['Invalid', 'NotSupported', 'Duplicate', 'TooMany']);
 
 export function errorBody(e: FieldError): string {
   let body = TYPE_TEXT[e.type];

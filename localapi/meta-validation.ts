@@ -9,6 +9,12 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const MAX_ANNOTATION_BYTES = 256 * 1024;
 
+/** IsQualifiedName (label keys, matchCondition names): an optional DNS-subdomain prefix and a name part. */
+export function qualifiedNameErrors(field: string, value: string): FieldError[] {
+  if (QUALIFIED_NAME.test(value) && value.length <= 316) return [];
+  return [{ type: 'Invalid', field, value, detail: "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')" }];
+}
+
 export function validateObjectMeta(rt: ResourceType, obj: KubeObject): FieldError[] {
   const errors: FieldError[] = [];
   const { name, labels, annotations } = obj.metadata;
@@ -18,9 +24,7 @@ export function validateObjectMeta(rt: ResourceType, obj: KubeObject): FieldErro
     errors.push(...(rt.nameRule === 'label' ? dns1123LabelErrors('metadata.name', name) : dns1123SubdomainErrors('metadata.name', name)));
   }
   for (const [key, value] of Object.entries(labels ?? {})) {
-    if (!QUALIFIED_NAME.test(key) || key.length > 316) {
-      errors.push({ type: 'Invalid', field: 'metadata.labels', value: key, detail: "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')" });
-    }
+    errors.push(...qualifiedNameErrors('metadata.labels', key));
     if (typeof value !== 'string' || value.length > 63 || !LABEL_VALUE.test(value)) {
       errors.push({ type: 'Invalid', field: 'metadata.labels', value, detail: "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')" });
     }

@@ -6,6 +6,7 @@
 
 import type { FieldError } from './field-errors.js';
 import { isRecord } from './json.js';
+import { validateMatchConditions } from './match-conditions.js';
 import type { KindStrategy } from './resource-type.js';
 import type { JsonObject, KubeObject } from './types.js';
 
@@ -30,6 +31,7 @@ function defaultWebhook(hook: JsonObject, mutating: boolean): void {
 const SIDE_EFFECTS = ['None', 'NoneOnDryRun'];
 const FAILURE_POLICIES = ['Ignore', 'Fail'];
 const OPERATIONS = ['*', 'CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
+const REINVOCATION_POLICIES = ['IfNeeded', 'Never'];
 
 function nonEmptyStrings(value: unknown): value is string[] {
   return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string');
@@ -86,7 +88,7 @@ function validateRules(rules: unknown, path: string): FieldError[] {
   return errors;
 }
 
-function validateWebhook(hook: JsonObject, i: number, seen: Set<string>): FieldError[] {
+function validateWebhook(hook: JsonObject, i: number, seen: Set<string>, mutating: boolean): FieldError[] {
   const p = `webhooks[${i}]`;
   const errors: FieldError[] = [];
   const name = hook.name;
@@ -116,8 +118,13 @@ function validateWebhook(hook: JsonObject, i: number, seen: Set<string>): FieldE
   if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 30) {
     errors.push({ type: 'Invalid', field: `${p}.timeoutSeconds`, value: timeout, detail: 'the timeout value must be between 1 and 30 seconds' });
   }
+  if (mutating && (typeof hook.reinvocationPolicy !== 'string' || !REINVOCATION_POLICIES.includes(hook.reinvocationPolicy))) {
+    errors.push({ type: 'NotSupported', field: `${p}.reinvocationPolicy`, value: hook.reinvocationPolicy, detail: 'supported values: "IfNeeded", "Never"' });
+  }
   errors.push(...validateClientConfig(hook.clientConfig, `${p}.clientConfig`));
   errors.push(...validateRules(hook.rules, `${p}.rules`));
+  // As on a real apiserver: an expression that does not compile is refused here, not at call time.
+  errors.push(...validateMatchConditions(hook.matchConditions, `${p}.matchConditions`));
   return errors;
 }
 
@@ -128,7 +135,7 @@ function strategyFor(mutating: boolean): KindStrategy {
     },
     validate(obj) {
       const seen = new Set<string>();
-      return webhooksOf(obj).flatMap((hook, i) => validateWebhook(hook, i, seen));
+      return webhooksOf(obj).flatMap((hook, i) => validateWebhook(hook, i, seen, mutating));
     },
   };
 }

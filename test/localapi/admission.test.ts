@@ -47,6 +47,8 @@ interface HookSpec {
   objectSelector?: Record<string, unknown>;
   resources?: string[];
   apiGroups?: string[];
+  matchConditions?: { name: string; expression: string }[];
+  reinvocationPolicy?: 'IfNeeded' | 'Never';
 }
 
 function webhook(spec: HookSpec): Record<string, unknown> {
@@ -67,6 +69,8 @@ function webhook(spec: HookSpec): Record<string, unknown> {
     ...(spec.objectSelector === undefined ? {} : { objectSelector: spec.objectSelector }),
     ...(spec.failurePolicy === undefined ? {} : { failurePolicy: spec.failurePolicy }),
     ...(spec.timeoutSeconds === undefined ? {} : { timeoutSeconds: spec.timeoutSeconds }),
+    ...(spec.matchConditions === undefined ? {} : { matchConditions: spec.matchConditions }),
+    ...(spec.reinvocationPolicy === undefined ? {} : { reinvocationPolicy: spec.reinvocationPolicy }),
     sideEffects: 'None',
     admissionReviewVersions: ['v1'],
   };
@@ -296,4 +300,113 @@ test.serial('webhook configurations are never sent to webhooks; namespaceSelecto
   const result = await kubectl(double, ['delete', 'validatingwebhookconfiguration', 'deny-all']);
   t.is(result.code, 0, result.stderr);
   t.is(hook.received.length, 0);
+});
+
+test.serial('matchConditions: all must be true to call; they see object, oldObject and request', async (t) => {
+  await configure('Validating', 'cel', [{
+    name: 'cel.kmesh.net',
+    path: '/cel',
+    operations: ['CREATE', 'UPDATE', 'DELETE'],
+    matchConditions: [
+      { name: 'named', expression: "request.name.startsWith('cel-')" },
+      { name: 'by-admin', expression: "request.userInfo.groups.exists(g, g == 'system:masters') && request.kind.kind == 'Secret'" },
+      // JSON integers are CEL ints, as in Kubernetes: arithmetic with int literals type-checks.
+      { name: 'labelled-or-deleted', expression: "object == null ? oldObject.metadata.name == request.name : int(object.metadata.labels['n']) + 1 > 1" },
+    ],
+  }]);
+  await core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'cel-1', labels: { n: '1' } } } });
+  await core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'cel-0', labels: { n: '0' } } } });
+  await core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'other', labels: { n: '1' } } } });
+  await core.deleteNamespacedSecret({ namespace: 'adm', name: 'cel-0' });
+  t.deepEqual(hook.received.map((r) => `${r.review.request.operation} ${r.review.request.name ?? ''}`), ['CREATE cel-1', 'DELETE cel-0']);
+});
+
+test.serial('a matchCondition that fails to evaluate: failurePolicy Fail forbids the request, Ignore skips the webhook', async (t) => {
+  const expression = "object.metadata.labels['tier'] == 'key'";
+  await configure('Validating', 'cel', [{ name: 'cel.kmesh.net', path: '/cel', matchConditions: [{ name: 'tier', expression }] }]);
+  const failed = await failure(core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'unlabelled' } } }));
+  t.is(failed.code, 403);
+  t.is(failed.reason, 'Forbidden');
+  t.is(failed.message, `secrets "unlabelled" is forbidden: expression '${expression}' resulted in error: No such key: labels`);
+  t.is(double.store.get('secrets', 'adm', 'unlabelled'), undefined);
+
+  // A false condition wins over an error: the webhook is skipped, nothing fails.
+  await configure('Validating', 'cel', [{ name: 'cel.kmesh.net', path: '/cel', matchConditions: [{ name: 'tier', expression }, { name: 'never', expression: 'false' }] }]);
+  await core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'skipped' } } });
+
+  await configure('Validating', 'cel', [{ name: 'cel.kmesh.net', path: '/cel', failurePolicy: 'Ignore', matchConditions: [{ name: 'tier', expression }] }]);
+  await core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'ignored' } } });
+  await core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'labelled', labels: { tier: 'key' } } } });
+  t.deepEqual(hook.received.map((r) => r.review.request.name), ['labelled']);
+});
+
+test.serial('a matchCondition that does not compile is refused when the configuration is written (422 naming the field)', async (t) => {
+  const yaml = (expression: string): string => `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: broken}
+webhooks:
+- name: broken.kmesh.net
+  clientConfig: {url: "https://127.0.0.1:1/x"}
+  rules: [{apiGroups: [""], apiVersions: [v1], resources: [secrets], operations: [CREATE]}]
+  matchConditions:
+  - {name: ok, expression: "true"}
+  - {name: broken, expression: "${expression}"}
+  sideEffects: None
+  admissionReviewVersions: [v1]
+`;
+  const prefix = 'The ValidatingWebhookConfiguration "broken" is invalid: webhooks[0].matchConditions[1].expression: Invalid value:';
+  const misspelt = await kubectl(double, ['apply', '-f', '-'], { input: yaml("request.nam == 'x'") });
+  t.is(misspelt.code, 1);
+  t.is(misspelt.stderr.trim(), `${prefix} "request.nam == 'x'": compilation failed: ERROR: <input>:1:9: No such key: nam\n | request.nam == 'x'\n | ........^`);
+  const syntax = await kubectl(double, ['apply', '-f', '-'], { input: yaml("request.name = 'x'") });
+  t.regex(syntax.stderr, /webhooks\[0\]\.matchConditions\[1\]\.expression: Invalid value: "request\.name = 'x'": compilation failed: ERROR: <input>:1:\d+: /);
+  const notBool = await kubectl(double, ['apply', '-f', '-'], { input: yaml('object.metadata.name') });
+  t.is(notBool.stderr.trim(), `${prefix} "object.metadata.name": must evaluate to bool`);
+  t.is(double.store.list('validatingwebhookconfigurations').length, 0);
+});
+
+test.serial('reinvocationPolicy IfNeeded: a webhook is called again after a later webhook changed the object, once', async (t) => {
+  const seen: Record<string, (string | undefined)[]> = { '/first': [], '/never': [], '/later': [] };
+  hook.setHandler((req, path): WebhookVerdict => {
+    seen[path]?.push(req.object?.metadata.labels?.later);
+    if (path === '/later') return { allowed: true, patch: [{ op: 'add', path: '/metadata/labels', value: { later: 'changed' } }] };
+    return { allowed: true };
+  });
+  await configure('Mutating', 'a-first', [
+    { name: 'first.kmesh.net', path: '/first', reinvocationPolicy: 'IfNeeded' },
+    { name: 'never.kmesh.net', path: '/never', reinvocationPolicy: 'Never' },
+  ]);
+  await configure('Mutating', 'b-later', [{ name: 'later.kmesh.net', path: '/later', reinvocationPolicy: 'IfNeeded' }]);
+  await core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'reinvoked' } } });
+  // first is called again and sees later's change; never is not; later is not (its own change).
+  t.deepEqual(hook.received.map((r) => r.path), ['/first', '/never', '/later', '/first']);
+  t.deepEqual(seen['/first'], [undefined, 'changed']);
+  t.is(double.store.get('secrets', 'adm', 'reinvoked')?.metadata.labels?.later, 'changed');
+
+  // A patch that changes nothing is no change: nobody is called again.
+  hook.received.length = 0;
+  hook.setHandler((_req, path): WebhookVerdict => (path === '/later' ? { allowed: true, patch: [{ op: 'test', path: '/metadata/name', value: 'unchanged' }] } : { allowed: true }));
+  await core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'unchanged' } } });
+  t.deepEqual(hook.received.map((r) => r.path), ['/first', '/never', '/later']);
+});
+
+test.serial('reinvocation: a change in the second round re-arms the IfNeeded webhooks still ahead in it, and there is no third', async (t) => {
+  const calls: string[] = [];
+  hook.setHandler((req, path): WebhookVerdict => {
+    calls.push(path);
+    const labels = req.object?.metadata.labels ?? {};
+    // /a changes the object only when it runs again; /b once; /c never.
+    if (path === '/a' && labels.b === 'done') return { allowed: true, patch: [{ op: 'add', path: '/metadata/labels/a', value: 'again' }] };
+    if (path === '/b' && labels.b === undefined) return { allowed: true, patch: [{ op: 'add', path: '/metadata/labels', value: { b: 'done' } }] };
+    return { allowed: true };
+  });
+  await configure('Mutating', 'reinvoke', [
+    { name: 'a.kmesh.net', path: '/a', reinvocationPolicy: 'IfNeeded' },
+    { name: 'b.kmesh.net', path: '/b', reinvocationPolicy: 'Never' },
+    { name: 'c.kmesh.net', path: '/c', reinvocationPolicy: 'IfNeeded' },
+  ]);
+  await core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'rounds' } } });
+  // Round 1: a, b (change: a due), c. Round 2: a (change: c, invoked after b's change, due), c.
+  t.deepEqual(calls, ['/a', '/b', '/c', '/a', '/c']);
+  t.deepEqual(double.store.get('secrets', 'adm', 'rounds')?.metadata.labels, { b: 'done', a: 'again' });
 });
