@@ -389,6 +389,16 @@ export class PluginCluster {
 }
 
 /** Count of our xfrm policies in a node (real kernel). */
+/** Runs `fn`; when it fails, the test log gets the last lines of every daemon's log first (they say why). */
+export async function withLogs<T>(t: { context: { cluster: PluginCluster }; log: (...v: unknown[]) => void }, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    for (const n of t.context.cluster.nodes) t.log(`--- ${n.name}\n${t.context.cluster.logOf(n).split('\n').slice(-25).join('\n')}`);
+    throw err;
+  }
+}
+
 export async function ownedPolicyLines(node: NodeHandle): Promise<string[]> {
   const out = (await node.ns.exec(['ip', 'xfrm', 'policy', 'list'])).stdout;
   return out.split(/\n(?=src )/).filter((b) => b.includes('reqid 27501'));
