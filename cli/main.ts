@@ -12,6 +12,7 @@ import { registerWebhookCommands } from './webhook-command.js';
 import { registerCertsCommands } from './certs-command.js';
 import { registerNodeCommands } from './node-command.js';
 import { registerStatusCommand } from './status-command.js';
+import { registerLabCommands } from './lab-command.js';
 import { CliError, USAGE_EXIT } from './errors.js';
 
 const program = new Command('kmesh-ipsec')
@@ -29,6 +30,7 @@ registerWebhookCommands(program);
 registerCertsCommands(program);
 registerNodeCommands(program);
 registerStatusCommand(program);
+registerLabCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseIpsecSecret } from '../../core/secret.js';
 import { keyFingerprint } from '../../core/fingerprint.js';
-import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
+import { type LocalApi, startLocalApi } from '../../localapi/index.js';
 import { cli } from '../helpers/cli.js';
 
-function stored(double: KubeDouble) {
+function stored(double: LocalApi) {
   const obj = double.store.get('secrets', 'kmesh-system', 'kmesh-ipsec');
   if (!obj) return undefined;
   const parsed = parseIpsecSecret(obj);
@@ -22,7 +22,7 @@ function stored(double: KubeDouble) {
 }
 
 test('create, rotate, get, delete', async (t) => {
-  const double = await startKubeDouble();
+  const double = await startLocalApi();
   t.teardown(() => double.close());
 
   const created = await cli(double, 'secret', 'create');
@@ -74,7 +74,7 @@ test('create, rotate, get, delete', async (t) => {
 });
 
 test('re-create after delete continues above every SPI nodes advertise', async (t) => {
-  const double = await startKubeDouble();
+  const double = await startLocalApi();
   t.teardown(() => double.close());
   for (const [name, spi] of [['node-a', 4], ['node-b', 5]] as const) {
     await double.store.put({
@@ -88,7 +88,7 @@ test('re-create after delete continues above every SPI nodes advertise', async (
 });
 
 test('concurrent creates never write the same SPI', async (t) => {
-  const double = await startKubeDouble();
+  const double = await startLocalApi();
   t.teardown(() => double.close());
   const written: number[] = [];
   const stop = double.store.onChange((e) => {
@@ -106,7 +106,7 @@ test('concurrent creates never write the same SPI', async (t) => {
 });
 
 test('a bad --key exits non-zero and says what is needed', async (t) => {
-  const double = await startKubeDouble();
+  const double = await startLocalApi();
   t.teardown(() => double.close());
   const short = await cli(double, 'secret', 'create', '--key', 'ab'.repeat(32).replace('ab', 'cd'));
   t.is(short.code, 2);
@@ -128,7 +128,7 @@ test('render prints the manifest offline; get on an unreachable cluster is one l
   t.true(parsed.ok && parsed.value.key.spi === 7);
   t.is((await cli('/nonexistent-kubeconfig', 'secret', 'render', '--key', hex, '--spi', '0')).stderr.trim(), 'kmesh-ipsec: --spi: must be an integer from 1 to 2147483647, got "0" (see kmesh-ipsec secret render --help)');
 
-  const double = await startKubeDouble();
+  const double = await startLocalApi();
   const port = new URL(double.url).port;
   const dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
   t.teardown(() => { rmSync(dir, { recursive: true }); });

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { AEAD_ALGORITHM, DEFAULT_ICV_BITS } from '../../core/constants.js';
 import { keyFingerprint } from '../../core/fingerprint.js';
 import { type IpsecKey, parseIpsecSecret, renderIpsecSecret } from '../../core/secret.js';
-import { type KubeDouble, type KubeDoubleOptions, startKubeDouble } from '../kube-double/index.js';
+import { type LocalApi, type LocalApiOptions, startLocalApi } from '../../localapi/index.js';
 import { cli } from '../helpers/cli.js';
 import { type NodeInfoSeed, nodeInfo, stampKey } from '../helpers/node-infos.js';
 
@@ -18,8 +18,8 @@ const now = (): number => Math.floor(Date.now() / 1000);
 type Seed = Partial<NodeInfoSeed> & { name: string; spi: number };
 
 /** A double holding the Secret at `secretSpi` (none if undefined) and one KmeshNodeInfo per seed. */
-async function cluster(t: { teardown: (fn: () => Promise<void>) => void }, secretSpi: number | undefined, seeds: readonly Seed[], options: KubeDoubleOptions = {}): Promise<{ double: KubeDouble; secretKey?: IpsecKey }> {
-  const double = await startKubeDouble(options);
+async function cluster(t: { teardown: (fn: () => Promise<void>) => void }, secretSpi: number | undefined, seeds: readonly Seed[], options: LocalApiOptions = {}): Promise<{ double: LocalApi; secretKey?: IpsecKey }> {
+  const double = await startLocalApi(options);
   t.teardown(() => double.close());
   let secretKey: IpsecKey | undefined;
   if (secretSpi !== undefined) {
@@ -30,7 +30,7 @@ async function cluster(t: { teardown: (fn: () => Promise<void>) => void }, secre
   return { double, ...(secretKey ? { secretKey } : {}) };
 }
 
-function secretState(double: KubeDouble): { spi: number; resourceVersion: string } | undefined {
+function secretState(double: LocalApi): { spi: number; resourceVersion: string } | undefined {
   const obj = double.store.get('secrets', 'kmesh-system', 'kmesh-ipsec');
   if (!obj) return undefined;
   const parsed = parseIpsecSecret(obj);

@@ -37,15 +37,7 @@ export class ApiGateway {
       const upstream = connect(this.#target.port, this.#target.host);
       this.#track(client);
       this.#track(upstream);
-      client.pipe(upstream).pipe(client);
-      const close = (): void => {
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('error', close);
-      upstream.on('error', close);
-      client.on('close', close);
-      upstream.on('close', close);
+      splice(client, upstream);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -73,6 +65,19 @@ export class ApiGateway {
   }
 }
 
+/** Copies bytes both ways; either side ending or failing ends both. */
+function splice(client: Socket, upstream: Socket): void {
+  client.pipe(upstream).pipe(client);
+  const close = (): void => {
+    client.destroy();
+    upstream.destroy();
+  };
+  for (const s of [client, upstream]) {
+    s.on('error', close);
+    s.on('close', close);
+  }
+}
+
 /** Path of the relay program, to run inside a node namespace. */
 export const RELAY_PROGRAM = fileURLToPath(import.meta.url);
 
@@ -84,16 +89,7 @@ if (process.argv[1] === RELAY_PROGRAM) {
     process.exit(2);
   }
   const server = createServer((client) => {
-    const upstream = connect({ path: socketPath });
-    client.pipe(upstream).pipe(client);
-    const close = (): void => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-    client.on('close', close);
-    upstream.on('close', close);
+    splice(client, connect({ path: socketPath }));
   });
   server.listen(Number(port), '127.0.0.1', () => {
     process.stdout.write('relay listening\n');

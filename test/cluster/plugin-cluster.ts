@@ -30,10 +30,10 @@ import { type RunningWebhook, runWebhook } from '../../webhook/runtime.js';
 import { eventually } from '../helpers/eventually.js';
 import { createVethPair, type Netns, type NetnsFactory } from '../helpers/netns.js';
 import { type Bpffs, mountBpffs } from '../bpf/helpers.js';
-import { type KubeDouble, type KubeObject, startKubeDouble } from '../kube-double/index.js';
+import { type LocalApi, type KubeObject, startLocalApi } from '../../localapi/index.js';
 import { ApiGateway, NODE_API_PORT, RELAY_PROGRAM } from './api-relay.js';
 import type { HybridDaemonConfig } from './hybrid-daemon.js';
-import { writeProjectedVolume } from './projected-volume.js';
+import { writeProjectedVolume } from '../../lab/projected-volume.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const CLI = join(HERE, '..', '..', 'cli', 'main.js');
@@ -89,7 +89,7 @@ export interface ClusterOptions {
 }
 
 export class PluginCluster {
-  readonly double: KubeDouble;
+  readonly double: LocalApi;
   readonly gateway: ApiGateway;
   readonly webhook: RunningWebhook;
   readonly wire: Netns;
@@ -102,7 +102,7 @@ export class PluginCluster {
   readonly #netns: NetnsFactory;
   readonly #removed: NodeHandle[] = [];
 
-  private constructor(init: { double: KubeDouble; gateway: ApiGateway; webhook: RunningWebhook; wire: Netns; dir: string; jwksPath: string; options: ClusterOptions; netns: NetnsFactory; bpffs: Bpffs }) {
+  private constructor(init: { double: LocalApi; gateway: ApiGateway; webhook: RunningWebhook; wire: Netns; dir: string; jwksPath: string; options: ClusterOptions; netns: NetnsFactory; bpffs: Bpffs }) {
     this.bpffs = init.bpffs;
     this.double = init.double;
     this.gateway = init.gateway;
@@ -130,7 +130,7 @@ export class PluginCluster {
         extra: { 'authentication.kubernetes.io/node-name': [`node${i}`] },
       };
     }
-    const double = await startKubeDouble({
+    const double = await startLocalApi({
       users,
       namespaces: ['kmesh-system'],
       objects: [
@@ -389,6 +389,16 @@ export class PluginCluster {
 }
 
 /** Count of our xfrm policies in a node (real kernel). */
+/** Runs `fn`; when it fails, the test log gets the last lines of every daemon's log first (they say why). */
+export async function withLogs<T>(t: { context: { cluster: PluginCluster }; log: (...v: unknown[]) => void }, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    for (const n of t.context.cluster.nodes) t.log(`--- ${n.name}\n${t.context.cluster.logOf(n).split('\n').slice(-25).join('\n')}`);
+    throw err;
+  }
+}
+
 export async function ownedPolicyLines(node: NodeHandle): Promise<string[]> {
   const out = (await node.ns.exec(['ip', 'xfrm', 'policy', 'list'])).stdout;
   return out.split(/\n(?=src )/).filter((b) => b.includes('reqid 27501'));

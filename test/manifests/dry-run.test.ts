@@ -2,39 +2,35 @@
  * `kubectl apply --dry-run=client -k` on every install shape, with the real kubectl. A client
  * dry run still needs an API server: kubectl maps each kind through discovery (a kind the
  * server does not serve is an error), downloads OpenAPI to validate, and GETs each object to
- * choose between create and patch. The API test double serves all of that for the kinds a
- * cluster with cert-manager has.
+ * choose between create and patch. The local API serves all of that for the kinds a cluster
+ * with cert-manager has.
  */
 import test from 'ava';
 import { join } from 'node:path';
-import { type KubeDouble, defineResource, startKubeDouble } from '../kube-double/index.js';
-import { kubectl } from '../kube-double/kubectl.js';
+import { type LocalApi, defineResource, startLocalApi } from '../../localapi/index.js';
+import { kubectl } from '../localapi/kubectl.js';
 import { type KubeObject, type Renders, renderAll } from './render.js';
 
 const kind = (group: string, version: string, k: string, plural: string, namespaced = true) => defineResource({ group, version, kind: k, plural, namespaced });
+// ServiceAccounts and RBAC are served by the local API itself.
 const CLUSTER_KINDS = [
-  kind('', 'v1', 'ServiceAccount', 'serviceaccounts'),
   kind('', 'v1', 'Service', 'services'),
   kind('apps', 'v1', 'Deployment', 'deployments'),
   kind('apps', 'v1', 'DaemonSet', 'daemonsets'),
   kind('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
   kind('batch', 'v1', 'CronJob', 'cronjobs'),
   kind('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies'),
-  kind('rbac.authorization.k8s.io', 'v1', 'Role', 'roles'),
-  kind('rbac.authorization.k8s.io', 'v1', 'RoleBinding', 'rolebindings'),
-  kind('rbac.authorization.k8s.io', 'v1', 'ClusterRole', 'clusterroles', false),
-  kind('rbac.authorization.k8s.io', 'v1', 'ClusterRoleBinding', 'clusterrolebindings', false),
   kind('apiextensions.k8s.io', 'v1', 'CustomResourceDefinition', 'customresourcedefinitions', false),
 ];
 const CERT_MANAGER_KINDS = [kind('cert-manager.io', 'v1', 'Issuer', 'issuers'), kind('cert-manager.io', 'v1', 'Certificate', 'certificates')];
 
 let r: Renders;
-let withCertManager: KubeDouble;
-let withoutCertManager: KubeDouble;
+let withCertManager: LocalApi;
+let withoutCertManager: LocalApi;
 test.before(async () => {
   r = await renderAll();
-  withCertManager = await startKubeDouble({ extraResources: [...CLUSTER_KINDS, ...CERT_MANAGER_KINDS], namespaces: [] });
-  withoutCertManager = await startKubeDouble({ extraResources: CLUSTER_KINDS, namespaces: [] });
+  withCertManager = await startLocalApi({ extraResources: [...CLUSTER_KINDS, ...CERT_MANAGER_KINDS], namespaces: [] });
+  withoutCertManager = await startLocalApi({ extraResources: CLUSTER_KINDS, namespaces: [] });
 });
 test.after.always(async () => {
   await Promise.all([withCertManager.close(), withoutCertManager.close(), r.cleanup()]);

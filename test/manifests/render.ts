@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { runCommand } from '../../nodeplugin/command.js';
 import { MANIFESTS_DIR } from '../../webhook/configurations.js';
-import { kubectlBinary } from '../kube-double/kubectl.js';
+import { kubectlBinary } from '../localapi/kubectl.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 

@@ -10,7 +10,7 @@ import anyTest, { type TestFn } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { IpsecKey } from '../../core/secret.js';
-import { CLI, type NodeHandle, PluginCluster } from '../cluster/plugin-cluster.js';
+import { CLI, type NodeHandle, PluginCluster, withLogs } from '../cluster/plugin-cluster.js';
 import { ownedPolicies, ownedStates, pinnedMaps, programsOn } from '../cluster/kernel-view.js';
 import { useNetns } from '../helpers/netns.js';
 
@@ -26,15 +26,6 @@ test.before(async (t) => {
   await cluster.waitConverged(1, 60_000);
 });
 test.after.always((t) => t.context.cluster.stop());
-
-async function withLogs<T>(t: { context: { cluster: PluginCluster }; log: (...v: unknown[]) => void }, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    for (const n of t.context.cluster.nodes) t.log(`--- ${n.name}\n${t.context.cluster.logOf(n).split('\n').slice(-25).join('\n')}`);
-    throw err;
-  }
-}
 
 /** Everything of ours in a node's kernel, in one comparable value. */
 async function kernelOf(cluster: PluginCluster, n: NodeHandle): Promise<unknown> {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { IpsecKey } from '../../core/secret.js';
 import { importStampSigningKey, signStamp } from '../../core/stamp.js';
-import { CLI, MANAGED_NAMESPACE, PLAIN_NAMESPACE, type NodeHandle, PluginCluster } from '../cluster/plugin-cluster.js';
+import { CLI, MANAGED_NAMESPACE, PLAIN_NAMESPACE, type NodeHandle, PluginCluster, withLogs } from '../cluster/plugin-cluster.js';
 import { runCommand } from '../../nodeplugin/command.js';
 import { ownedPolicies, ownedStates, pinnedMaps, programsOn } from '../cluster/kernel-view.js';
 import { useNetns } from '../helpers/netns.js';
@@ -30,16 +30,6 @@ test.before(async (t) => {
   t.context.cluster = await PluginCluster.start(netns, { nodes: 1, daemon: 'hybrid', plainPod: true, graceSeconds: 3, resyncSeconds: 4 });
 });
 test.after.always((t) => t.context.cluster.stop());
-
-/** On failure, show the daemons' logs: they say why. */
-async function withLogs<T>(t: { context: { cluster: PluginCluster }; log: (...v: unknown[]) => void }, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    for (const n of t.context.cluster.nodes) t.log(`--- ${n.name}\n${t.context.cluster.logOf(n).split('\n').slice(-25).join('\n')}`);
-    throw err;
-  }
-}
 
 const runCli = (args: string[]) => runCommand([process.execPath, CLI, ...args], { allowFailure: true });
 

@@ -84,7 +84,11 @@ test('the tarball holds the product and the built BPF objects, no tests, benchma
   const product = (ts.readConfigFile(join(ROOT, 'tsconfig.build.json'), (p) => ts.sys.readFile(p)).config as { include: string[] }).include
     .map((i) => `dist/${i.replace(/\.ts$/, '.')}${i.endsWith('.ts') ? '' : '/'}`);
   t.deepEqual(entries.filter((e) => e.startsWith('dist/') && !product.some((p) => e.startsWith(p))), [], `dist/ holds only ${product.join(', ')}`);
-  for (const f of ['bpf/build/kmi_pod.o', 'bpf/build/kmi_node.o', 'dist/index.js', 'dist/index.d.ts', 'dist/nodeplugin/index.js', 'dist/nodeplugin/index.d.ts', 'dist/cli/main.js', 'docs/kernel-api.md']) {
+  for (const f of [
+    'bpf/build/kmi_pod.o', 'bpf/build/kmi_node.o', 'dist/index.js', 'dist/index.d.ts', 'dist/nodeplugin/index.js', 'dist/nodeplugin/index.d.ts', 'dist/cli/main.js', 'docs/kernel-api.md',
+    // The lab: its code, the local API, the manifests it loads, and the kernel VM it runs in where ESP is missing.
+    'dist/lab/lab.js', 'dist/lab/api-process.js', 'dist/lab/pod-agent.js', 'dist/localapi/index.js', 'manifests/base/crd-kmeshnodeinfos.yaml', 'vm/kernel-vm.sh', 'vm/README.md', 'docs/lab.md',
+  ]) {
     t.true(entries.includes(f), f);
   }
 });
@@ -93,7 +97,14 @@ test('the installed kmesh-ipsec command runs: --help', async (t) => {
   const r = await run(join(t.context.app, 'node_modules', '.bin', 'kmesh-ipsec'), ['--help'], t.context.app);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^Usage: kmesh-ipsec /);
-  for (const command of ['secret', 'webhook', 'certs']) t.regex(r.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+  for (const command of ['secret', 'webhook', 'certs', 'node', 'status', 'lab']) t.regex(r.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+});
+
+test('the installed lab loads with its runtime dependencies (the local API, the manifests it reads)', async (t) => {
+  const dir = join(t.context.tmp, 'no-lab-here');
+  const r = await run(join(t.context.app, 'node_modules', '.bin', 'kmesh-ipsec'), ['lab', 'down', '--dir', dir], t.context.app);
+  // Without root it stops at the root check, after loading the lab's modules; with root there is no lab to remove.
+  t.regex(r.stderr, process.getuid?.() === 0 ? /no lab in .*nothing to remove/ : /lab down: needs root/);
 });
 
 test('the installed kmesh-ipsec secret render prints the canonical Kmesh secret', async (t) => {

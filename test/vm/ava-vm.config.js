@@ -5,5 +5,5 @@ export default {
   files: ['dist/test/vm/**/*.vm.test.js'],
   concurrency: 1,
   workerThreads: false,
-  timeout: '5m',
+  timeout: '10m',
 };

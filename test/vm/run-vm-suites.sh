@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # run-vm-suites.sh (`npm run test:vm`): runs the compiled VM suites, dist/test/vm/**/*.vm.test.js,
-# with ava inside ONE throw-away VM (test/vm/kernel-vm.sh) whose kernel has ESP and AES-GCM.
+# with ava inside ONE throw-away VM (vm/kernel-vm.sh) whose kernel has ESP and AES-GCM.
 # Extra arguments go to ava (e.g. --match 'IPv4*').
 #
 # Exit status: ava's. A VM that cannot be prepared or booted is a failure (125), never a skip.
 # Build first (`npm run build`, or `npx tsc -p .`): this script runs what is in dist/.
-# Environment: KMESH_VM_TIMEOUT (seconds, default 1800) bounds the whole VM run; the
+# Environment: KMESH_VM_TIMEOUT (seconds, default 1800) bounds the whole VM run; KMESH_VM_MEM
+# (MiB, default 3072: the end-to-end labs run a dozen Node processes) sizes the guest; the
 # kernel-vm.sh variables (KMESH_VM_CACHE, ...) apply.
 set -euo pipefail
 
@@ -24,13 +25,13 @@ fi
 say "${#suites[@]} suite file(s): ${suites[*]}"
 
 start=$(date +%s)
-if ! "$here/kernel-vm.sh" --prepare; then
+if ! "$root/vm/kernel-vm.sh" --prepare; then
   say "FAILED: could not prepare the VM image" >&2
   exit 125
 fi
 
 set +e
-"$here/kernel-vm.sh" --timeout "${KMESH_VM_TIMEOUT:-1800}" --env CI=1 -- \
+"$root/vm/kernel-vm.sh" --timeout "${KMESH_VM_TIMEOUT:-1800}" --mem "${KMESH_VM_MEM:-3072}" --env CI=1 -- \
   node node_modules/ava/entrypoints/cli.mjs --config test/vm/ava-vm.config.js --serial "$@"
 rc=$?
 set -e

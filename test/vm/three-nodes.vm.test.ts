@@ -11,13 +11,12 @@
  */
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type { IpsecKey } from '../../core/secret.js';
 import type { PeerNode } from '../../core/plan.js';
 import type { SyncMemory } from '../../nodeplugin/node-datapath.js';
-import { runCommand } from '../../nodeplugin/command.js';
+import { captureWire, type Capture } from '../../lab/wire-capture.js';
 import { createVethPair, NetnsWorker, useNetns, type Netns } from '../helpers/netns.js';
 import type { NodeWorkerApi, StateSummary } from './node-worker.js';
 import type { PodWorkerApi } from './pod-worker.js';
@@ -103,32 +102,8 @@ async function xfrmErrors(n: Node): Promise<Record<string, number>> {
 }
 
 /** Runs `fn` while tcpdump records every bridge port; returns the raw pcap and tcpdump's text view. */
-async function capture<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result: T; pcap: Buffer; text: string }> {
-  const file = `/tmp/kmesh-vm-${randomBytes(4).toString('hex')}.pcap`;
-  const dump = spawn('nsenter', [`--net=${ctx.wire.path}`, '--', 'tcpdump', '-i', 'any', '-nn', '-U', '--immediate-mode', '-s', '0', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('tcpdump did not start')); }, 60_000);
-    dump.stderr.on('data', (d: Buffer) => { if (d.toString().includes('listening on')) { clearTimeout(timer); resolve(); } });
-  });
-  try {
-    const result = await fn();
-    await sleep(500);
-    return { result, ...(await stop()) };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  async function stop(): Promise<{ pcap: Buffer; text: string }> {
-    const exited = new Promise((r) => dump.once('exit', r));
-    dump.kill('SIGINT');
-    await exited;
-    const pcap = readFileSync(file);
-    const read = await runCommand(['tcpdump', '-r', file, '-nn'], { allowFailure: true });
-    if (process.env.KMESH_VM_DEBUG) console.error(`capture: ${pcap.length} bytes; tcpdump -r: ${read.stderr}`);
-    const text = read.stdout;
-    rmSync(file, { force: true });
-    return { pcap, text };
-  }
+function capture<T>(ctx: Ctx, fn: () => Promise<T>): Promise<Capture<T>> {
+  return captureWire(ctx.wire.path, fn);
 }
 
 const marker = (a: Node, b: Node) => `PLAINTEXT-MARKER-${a.name}-to-${b.name}|`;

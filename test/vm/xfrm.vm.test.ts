@@ -1,5 +1,5 @@
 /**
- * Real ESP through the xfrm adapter, inside the test VM (test/vm/kernel-vm.sh: a kernel with
+ * Real ESP through the xfrm adapter, inside the test VM (vm/kernel-vm.sh: a kernel with
  * ESP and AES-GCM). Two namespaces joined by a veth act as two nodes, each with a "pod" address
  * on a dummy interface; every SA and policy is installed through XfrmSocket only (in a worker
  * process inside each namespace). TCP between the pod addresses must work and the SA byte

@@ -7,8 +7,8 @@ import test from 'ava';
 import { pino } from 'pino';
 import { KubeClusterView } from '../../webhook/kube-cluster-view.js';
 import { eventually } from '../helpers/eventually.js';
-import { kubeConfigFor } from '../kube-double/clients.js';
-import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
+import { kubeConfigFor } from '../localapi/clients.js';
+import { type LocalApi, startLocalApi } from '../../localapi/index.js';
 
 const BOOT = '6f1a8a1c-2b3d-4e5f-8a9b-0c1d2e3f4a5b';
 const kni = (name: string, spi: number, ip: string) => ({
@@ -18,12 +18,12 @@ const kni = (name: string, spi: number, ip: string) => ({
   spec: { spi, addresses: [ip], bootID: BOOT, podCIDRS: [] },
 });
 
-let double: KubeDouble;
+let double: LocalApi;
 let view: KubeClusterView;
 const access = { allowed: true };
 
 test.before(async () => {
-  double = await startKubeDouble({
+  double = await startLocalApi({
     authorizer: () => access.allowed || 'the test revoked access',
     objects: [
       kni('node-a', 2, '10.0.0.1'),
