@@ -172,7 +172,7 @@ async function demo(nodes: number, dir: string, allowVm: boolean): Promise<impor
     });
   }
   if (!allowVm) throw new CliError(`lab demo: ${new NoEspError(esp.reason).message}`);
-  progress(`this kernel has ${esp.reason}: running the demo in the project's kernel VM (QEMU, software emulation: about 10 minutes)`);
+  progress(`this kernel has ${esp.reason}: running the demo in the project's kernel VM (QEMU; without KVM a few minutes)`);
   const { runInVm, vmReportFile } = await import('../lab/vm.js');
   const out = mkdtempSync(join(tmpdir(), 'kmesh-lab-demo-'));
   try {

@@ -7,7 +7,7 @@ export interface PairResult {
   readonly managed: boolean;
   /** ESP between the two nodes and the payload nowhere in clear on the wire. */
   readonly encrypted: boolean;
-  /** SPIs of the ESP packets from the sender's node to the receiver's during the exchange. */
+  /** SPIs of the ESP packets from the sender's node to the receiver's during the exchange; none when the payload was seen in clear. */
   readonly spis: readonly number[];
 }
 
