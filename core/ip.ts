@@ -25,11 +25,37 @@ export interface ParsedCidr extends ParsedIp {
 
 function fromAddr(addr: ipaddr.IPv4 | ipaddr.IPv6): ParsedIp {
   const family: IpFamily = addr.kind() === 'ipv4' ? 4 : 6;
-  return { family, bytes: Uint8Array.from(addr.toByteArray()), canonical: addr.toString() };
+  return Object.freeze({ family, bytes: Uint8Array.from(addr.toByteArray()), canonical: addr.toString() });
+}
+
+/**
+ * Parsed forms of the texts seen lately. A node plugin with 5,000 peers parses the same few
+ * thousand addresses and CIDRs in the plan, the diff and the encoder on every sync, and
+ * ipaddr.js costs microseconds per call; a lookup costs tens of nanoseconds. Bounded: when a
+ * table is full it starts over, so text an attacker chooses costs memory only up to the cap.
+ * Results are shared between callers: never mutate them (their `bytes` included).
+ */
+const MEMO_ENTRIES = 32_768;
+/** Longer text is no address or CIDR (IPv6 CIDR text is at most 49 characters): not kept. */
+const MEMO_TEXT_CHARS = 64;
+const ipMemo = new Map<string, ParsedIp | null>();
+const cidrMemo = new Map<string, ParsedCidr | null>();
+
+function remember<T>(memo: Map<string, T | null>, text: string, value: T | undefined): T | undefined {
+  if (text.length > MEMO_TEXT_CHARS) return value;
+  if (memo.size >= MEMO_ENTRIES) memo.clear();
+  memo.set(text, value ?? null);
+  return value;
 }
 
 /** Parse a plain IPv4 dotted quad or IPv6 address; undefined for anything else (no octal, no zones). */
 export function parseIp(text: string): ParsedIp | undefined {
+  const known = ipMemo.get(text);
+  if (known !== undefined) return known ?? undefined;
+  return remember(ipMemo, text, parseIpText(text));
+}
+
+function parseIpText(text: string): ParsedIp | undefined {
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) return fromAddr(ipaddr.IPv4.parse(text));
   if (!text.includes(':') || text.includes('%') || !ipaddr.IPv6.isValid(text)) return undefined;
   return fromAddr(ipaddr.IPv6.parse(text));
@@ -42,6 +68,12 @@ export function canonicalIp(text: string): string {
 
 /** Parse `address/prefix`; undefined when either part is invalid. */
 export function parseCidr(text: string): ParsedCidr | undefined {
+  const known = cidrMemo.get(text);
+  if (known !== undefined) return known ?? undefined;
+  return remember(cidrMemo, text, parseCidrText(text));
+}
+
+function parseCidrText(text: string): ParsedCidr | undefined {
   const slash = text.indexOf('/');
   if (slash < 0) return undefined;
   const ip = parseIp(text.slice(0, slash));
@@ -52,7 +84,7 @@ export function parseCidr(text: string): ParsedCidr | undefined {
   const masked = maskBytes(ip.bytes, prefixLength);
   const hasHostBits = masked.some((b, i) => b !== ip.bytes[i]);
   const netAddr = ipaddr.fromByteArray(Array.from(masked)).toString();
-  return { ...ip, prefixLength, network: `${netAddr}/${prefixLength}`, hasHostBits };
+  return Object.freeze({ ...ip, prefixLength, network: `${netAddr}/${prefixLength}`, hasHostBits });
 }
 
 export function maskBytes(bytes: Uint8Array, prefixLength: number): Uint8Array {
