@@ -34,7 +34,7 @@ import { type NodeBpf, ensureMaps } from '../nodeplugin/bpf/index.js';
 import { LPM_FAMILY_VALUE, MAPS, encodeAddress, encodeCidr, u32Buf } from '../nodeplugin/bpf/layout.js';
 import { BpfMapsPort } from '../nodeplugin/kernel-ports.js';
 import { NodeDatapath, type SyncInput, type SyncMemory } from '../nodeplugin/node-datapath.js';
-import type { ChangeOutcome, DatapathMapsPort, XfrmPort } from '../nodeplugin/reconciler/reconciler.js';
+import type { ChangeOutcome, DatapathMapsPort, MapsWriteOptions, XfrmPort } from '../nodeplugin/reconciler/reconciler.js';
 import { stateKey, toXfrmPolicy } from '../nodeplugin/reconciler/xfrm-diff.js';
 import { decodeState, encodeChange } from '../nodeplugin/xfrm/codec.js';
 import { XfrmSocket } from '../nodeplugin/xfrm/index.js';
@@ -120,11 +120,11 @@ class CountingMaps implements DatapathMapsPort {
   constructor(inner: BpfMapsPort) {
     this.#inner = inner;
   }
-  async setPeerMarks(marks: ReadonlyMap<string, number>): Promise<void> {
-    this.writes += await this.#inner.setPeerMarksCounted(marks);
+  async setPeerMarks(marks: ReadonlyMap<string, number>, options?: MapsWriteOptions): Promise<void> {
+    this.writes += await this.#inner.setPeerMarksCounted(marks, options);
   }
-  async setPeerCidrs(cidrs: readonly string[]): Promise<void> {
-    this.writes += await this.#inner.setPeerCidrsCounted(cidrs);
+  async setPeerCidrs(cidrs: readonly string[], options?: MapsWriteOptions): Promise<void> {
+    this.writes += await this.#inner.setPeerCidrsCounted(cidrs, options);
   }
 }
 
@@ -403,7 +403,11 @@ function sh(argv: readonly string[], quiet = false): void {
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { peers: { type: 'string', default: '100,1000,5000' }, runs: { type: 'string', default: '3' }, 'daemon-peers': { type: 'string', default: '5000' } } });
+  const { values } = parseArgs({ options: {
+    peers: { type: 'string', default: '100,1000,5000' }, runs: { type: 'string', default: '3' }, 'daemon-peers': { type: 'string', default: '5000' },
+    only: { type: 'string', default: 'plan,policies,maps,sync,daemon' },
+  } });
+  const only = new Set(values.only.split(','));
   const sizes = values.peers.split(',').map(Number);
   const runs = Number(values.runs);
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-bench-node-'));
@@ -415,13 +419,13 @@ async function main(): Promise<void> {
   try {
     console.log(machineLine());
     console.log(`median of ${runs} runs; a fresh network namespace and bpffs; SAs in memory (no ESP on this kernel)`);
-    console.log(`\nplan() against the key derivations it needs\n${table(planSection(sizes, runs))}`);
+    if (only.has('plan')) console.log(`\nplan() against the key derivations it needs\n${table(planSection(sizes, runs))}`);
     const programSizes = sizes.filter((n) => n >= 1000);
-    console.log(`\nout policies: adapter vs ip -batch\n${table(policySection(programSizes, runs, dir))}`);
-    console.log(`\nBPF maps: adapter vs bpftool batch\n${table(mapsSection(programSizes, runs, bpf, dir))}`);
-    console.log(`\nNodeDatapath.sync\n${table(await syncSection(programSizes, runs, bpf))}`);
+    if (only.has('policies')) console.log(`\nout policies: adapter vs ip -batch\n${table(policySection(programSizes, runs, dir))}`);
+    if (only.has('maps')) console.log(`\nBPF maps: adapter vs bpftool batch\n${table(mapsSection(programSizes, runs, bpf, dir))}`);
+    if (only.has('sync')) console.log(`\nNodeDatapath.sync\n${table(await syncSection(programSizes, runs, bpf))}`);
     const dp = Number(values['daemon-peers']);
-    if (dp > 0) console.log(`\ndaemon memory\n${table(await daemonSection(dp, dir, bpffs))}`);
+    if (dp > 0 && only.has('daemon')) console.log(`\ndaemon memory\n${table(await daemonSection(dp, dir, bpffs))}`);
   } finally {
     bpf.close();
     sh(['umount', bpffs], true);
@@ -433,6 +437,7 @@ const role = process.argv[2];
 if (role === 'program') await programRole(process.argv[3] ?? '');
 else if (role === 'daemon') await daemonRole(JSON.parse(process.argv[3] ?? '{}') as { files: string; pinDir: string; port: number });
 else if (process.env.KMESH_BENCH_NETNS !== '1') {
-  const r = spawnSync('unshare', ['--net', '--mount', process.execPath, SELF, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, KMESH_BENCH_NETNS: '1' } });
+  // execArgv passes through, so `node --cpu-prof dist/bench/nodeplugin.js` profiles the measurements.
+  const r = spawnSync('unshare', ['--net', '--mount', process.execPath, ...process.execArgv, SELF, ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, KMESH_BENCH_NETNS: '1' } });
   process.exit(r.status ?? 1);
 } else await main();

@@ -6,7 +6,7 @@
  * converges without tearing down working SAs, and all state it needs between runs is in the
  * kernel or returned.
  */
-import { type LocalNode, type PeerNode, type Plan, plan } from '../core/plan.js';
+import { type LocalNode, type PeerNode, type Plan, Planner } from '../core/plan.js';
 import { inboundSpisToKeep } from '../core/retention.js';
 import type { IpsecKey } from '../core/secret.js';
 import { adoptAcceptedSpis, adoptPeerIds } from './reconciler/adopt.js';
@@ -31,6 +31,13 @@ export interface SyncInput {
   readonly now: number;
   /** How long an old inbound SPI stays after every peer moved past it. */
   readonly graceMs: number;
+  /**
+   * Read the kernel back: dump the xfrm tables and read the BPF maps (default). false trusts
+   * what this datapath read at its last verified sync and changed since, which costs no kernel
+   * read: for syncs driven by events between periodic resyncs. A datapath that knows nothing
+   * yet (its first sync, or after a change failed) reads back anyway.
+   */
+  readonly verify?: boolean;
 }
 
 /** What the caller keeps between syncs (all of it can be lost: it is re-adopted from the kernel). */
@@ -59,16 +66,20 @@ export interface SyncResult {
 
 export class NodeDatapath {
   readonly #reconciler: Reconciler;
+  readonly #planner = new Planner();
 
   constructor(xfrm: XfrmPort, maps: DatapathMapsPort, options: ReconcilerOptions = {}) {
     this.#reconciler = new Reconciler(xfrm, maps, options);
   }
 
   async sync(input: SyncInput, memory: SyncMemory = { peerIds: new Map(), unusedSince: new Map() }): Promise<SyncResult> {
-    const actual = await this.#reconciler.snapshot();
+    const verify = input.verify ?? true;
+    const actual = await this.#reconciler.snapshot({ fresh: verify });
     const peers = input.peers.filter((p) => p.name !== input.local.name);
     const refused = (input.refused ?? []).filter((p) => p.name !== input.local.name);
-    const peerIds = new Map([...adoptPeerIds(actual.states, peers), ...memory.peerIds]);
+    // Adoption only matters for peers the caller has no id for (after a restart: all of them).
+    const unknown = peers.filter((p) => !memory.peerIds.has(p.name));
+    const peerIds = unknown.length === 0 ? memory.peerIds : new Map([...adoptPeerIds(actual.states, unknown), ...memory.peerIds]);
     const localSpi = Math.max(0, ...input.keys.keys());
     const retention = inboundSpisToKeep({
       localSpi,
@@ -78,11 +89,12 @@ export class NodeDatapath {
       now: input.now,
       graceMs: input.graceMs,
     });
-    const planned = plan({ local: input.local, peers, keys: input.keys, inboundSpis: retention.keep, peerIds });
+    const planned = this.#planner.plan({ local: input.local, peers, keys: input.keys, inboundSpis: retention.keep, peerIds });
     const guarded = protectEncryptedPairs({ plan: planned, actual, usable: peers, refused, strict: input.strict ?? false });
     const kept = new Set(retention.keep);
     const report = await this.#reconciler.reconcile(guarded.plan, {
       actual,
+      verify,
       // An inbound SA of a still-accepted SPI whose key this process never learnt (it was
       // installed before a restart) keeps working until its grace period ends; an outbound SA
       // protectEncryptedPairs kept stays until the peer advertises an SPI we have a key for.

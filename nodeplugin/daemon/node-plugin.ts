@@ -302,6 +302,8 @@ export class NodePlugin {
       keys: this.#keys.keys(),
       now,
       graceMs: this.#o.graceMs,
+      // Between periodic resyncs the datapath diffs against what it installed (no dump).
+      verify,
     }, this.#memory);
     this.#memory = sync.memory;
     this.#keys.prune([...sync.acceptedSpis, ...sync.plan.states.map((s) => s.spi)]);
@@ -556,11 +558,11 @@ export class NodePlugin {
       if (n > 0) this.metrics.kernelWrites.inc({ kind: 'map' }, n);
     };
     return {
-      setPeerMarks: async (marks) => {
-        count(await inner.setPeerMarksCounted(marks));
+      setPeerMarks: async (marks, options) => {
+        count(await inner.setPeerMarksCounted(marks, options));
       },
-      setPeerCidrs: async (cidrs) => {
-        count(await inner.setPeerCidrsCounted(cidrs));
+      setPeerCidrs: async (cidrs, options) => {
+        count(await inner.setPeerCidrsCounted(cidrs, options));
       },
     };
   }
