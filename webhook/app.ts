@@ -77,10 +77,9 @@ async function admissionHandler(ctx: AppContext, endpoint: Endpoint, req: Reques
     return;
   }
   const review = parsed.value;
-  const signal = AbortSignal.timeout(budgetMs(req.query.timeout));
   let decision: Decision;
   try {
-    decision = await decide(endpoint, review, ctx.deps, signal);
+    decision = await decide(endpoint, review, ctx.deps, budgetMs(req.query.timeout));
     // The API server rejects a validating response that carries a patch; catch our own bug here with a clear message.
     if (decision.allowed && decision.patch.length > 0 && endpoint !== Endpoint.Mutate) throw new Error('a validating decision carried a patch');
   } catch (err: unknown) {

@@ -34,8 +34,8 @@ type Admissible =
   | { readonly ok: true; readonly kni: KmeshNodeInfo | undefined; readonly writer: Writer; readonly subject: string }
   | { readonly ok: false; readonly decision: Decision };
 
-export async function mutateNodeInfo(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, signal: AbortSignal): Promise<Decision> {
-  const checked = await admissible(req, deps, signal);
+export async function mutateNodeInfo(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, budgetMs: number): Promise<Decision> {
+  const checked = await admissible(req, deps, budgetMs);
   if (!checked.ok || !checked.kni || req.subResource !== '') return allow();
   const { kni } = checked;
   const keys = deps.stamps.current();
@@ -57,8 +57,8 @@ export async function mutateNodeInfo(req: AdmissionRequest, deps: NodeInfoAdmiss
   return allow([op]);
 }
 
-export async function validateNodeInfoRequest(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, signal: AbortSignal): Promise<Decision> {
-  const checked = await admissible(req, deps, signal);
+export async function validateNodeInfoRequest(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, budgetMs: number): Promise<Decision> {
+  const checked = await admissible(req, deps, budgetMs);
   if (!checked.ok) return checked.decision;
   const { kni, writer, subject } = checked;
   const warnings = writer.kind === 'privileged' ? [`${subject} written by privileged ${writer.via}, not by the node's plugin`] : [];
@@ -78,7 +78,7 @@ export async function validateNodeInfoRequest(req: AdmissionRequest, deps: NodeI
 }
 
 /** Schema, writer identity and claims: everything both phases must agree on. */
-async function admissible(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, signal: AbortSignal): Promise<Admissible> {
+async function admissible(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, budgetMs: number): Promise<Admissible> {
   const name = req.name !== '' ? req.name : objectName(req.object);
   const subject = `KmeshNodeInfo ${req.namespace || KMESH_NAMESPACE}/${name || '(unnamed)'}`;
   const writer = identifyWriter(req.userInfo, deps.identity);
@@ -100,7 +100,7 @@ async function admissible(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, si
   if (!peers.synced) return { ok: false, decision: notSynced(subject, peers.reason) };
   const claims = checkSpecAgainstPeers(kni.metadata.name, kni.spec, peers.value);
   if (deps.checkNodeFacts) {
-    const facts = await deps.cluster.nodeFacts(kni.metadata.name, signal);
+    const facts = await deps.cluster.nodeFacts(kni.metadata.name, budgetMs);
     if (!facts.synced) return { ok: false, decision: notSynced(subject, facts.reason) };
     if (facts.value === undefined) {
       claims.push({ field: 'metadata.name', message: `there is no Node ${JSON.stringify(kni.metadata.name)}; a KmeshNodeInfo is named after its node` });
