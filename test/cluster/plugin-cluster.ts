@@ -318,7 +318,8 @@ export class PluginCluster {
     child.stdout.pipe(log);
     child.stderr.pipe(log);
     node.daemon = child;
-    await this.waitFor(async () => (await this.statusOf(node).catch(() => undefined)) !== undefined, 60_000, `${node.name}: daemon endpoint`);
+    // Generous: under software emulation on a busy host, starting Node and loading the modules over 9p can take a minute.
+    await this.waitFor(async () => (await this.statusOf(node).catch(() => undefined)) !== undefined, 180_000, `${node.name}: daemon endpoint`);
   }
 
   /** SIGTERM (a rolling update) or SIGKILL; resolves when the process is gone. */
