@@ -35,9 +35,14 @@ export class BpfMapsPort implements DatapathMapsPort {
   readonly #bpf: NodeBpf;
   #marks: Map<string, number> | undefined;
   #cidrs: Set<string> | undefined;
+  #mapReads = 0;
 
   constructor(bpf: NodeBpf) {
     this.#bpf = bpf;
+  }
+  /** How many times a write read a whole map back so far. */
+  get mapReads(): number {
+    return this.#mapReads;
   }
   setPeerMarks(marks: ReadonlyMap<string, number>, options?: MapsWriteOptions): Promise<void> {
     return this.setPeerMarksCounted(marks, options).then(() => undefined);
@@ -64,6 +69,7 @@ export class BpfMapsPort implements DatapathMapsPort {
       const set = new Map([...want].filter(([a, m]) => known.get(a) !== m));
       r = this.#bpf.updatePeerMarks(set, [...known.keys()].filter((a) => !want.has(a)));
     } else {
+      this.#mapReads++;
       r = this.#bpf.setPeerMarks(want);
     }
     this.#marks = want;
@@ -78,6 +84,7 @@ export class BpfMapsPort implements DatapathMapsPort {
     if (known) {
       r = this.#bpf.updatePeerCidrs([...want].filter((c) => !known.has(c)), [...known].filter((c) => !want.has(c)));
     } else {
+      this.#mapReads++;
       r = this.#bpf.setPeerCidrs(want);
     }
     this.#cidrs = want;
