@@ -2,6 +2,9 @@
  * A development PKI for the webhook: a CA and a serving certificate signed by it. The API server
  * trusts the CA through the webhook configurations' caBundle, so the leaf can be re-issued
  * (rotated) without touching caBundle, the same shape cert-manager produces in production.
+ * `kmesh-ipsec certs` uses it, and so do the tests (the Kubernetes API double's own serving
+ * certificate included): Go clients such as kubectl verify strictly, so the certificates carry
+ * proper CA constraints, key usages and SANs.
  *
  * node-forge builds the certificates; key pairs come from Node's native generator (forge uses it
  * when running under Node), RSA 2048 because forge cannot sign with EC keys.
@@ -20,6 +23,11 @@ export interface ServingCertificate {
   readonly certPem: string;
   readonly keyPem: string;
   readonly dnsNames: readonly string[];
+}
+
+export interface ClientCertificate {
+  readonly certPem: string;
+  readonly keyPem: string;
 }
 
 export interface DevPki {
@@ -60,36 +68,65 @@ export function issueServingCertificate(
 ): ServingCertificate {
   const commonName = options.commonName ?? options.dnsNames[0];
   if (commonName === undefined) throw new RangeError('dnsNames: at least one name is required');
+  const leaf = issueLeaf(ca, {
+    // Go ignores the CN for host names; it is only there for humans reading the certificate.
+    commonName,
+    days: options.days ?? 90,
+    now: options.now ?? new Date(),
+    extKeyUsage: { serverAuth: true },
+    altNames: [
+      ...options.dnsNames.map((value) => ({ type: 2, value })),
+      ...(options.ipAddresses ?? []).map((ip) => ({ type: 7, ip })),
+    ],
+  });
+  return { ...leaf, dnsNames: [...options.dnsNames] };
+}
+
+/**
+ * A client certificate (extended key usage clientAuth, no SANs), e.g. for the API server when
+ * the webhook is run with --client-ca. The common name is the identity the server checks.
+ */
+export function issueClientCertificate(ca: CertificateAuthority, options: { commonName: string; days?: number; now?: Date }): ClientCertificate {
+  return issueLeaf(ca, {
+    commonName: options.commonName,
+    days: options.days ?? 90,
+    now: options.now ?? new Date(),
+    extKeyUsage: { clientAuth: true },
+    altNames: [],
+  });
+}
+
+interface LeafOptions {
+  readonly commonName: string;
+  readonly days: number;
+  readonly now: Date;
+  readonly extKeyUsage: { readonly serverAuth?: true; readonly clientAuth?: true };
+  readonly altNames: readonly { readonly type: number; readonly value?: string; readonly ip?: string }[];
+}
+
+function issueLeaf(ca: CertificateAuthority, options: LeafOptions): ClientCertificate {
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serialNumber();
-  setValidity(cert, options.now ?? new Date(), options.days ?? 90);
-  // Go ignores the CN for host names; it is only there for humans reading the certificate.
-  cert.setSubject([{ name: 'commonName', value: commonName }]);
+  setValidity(cert, options.now, options.days);
+  cert.setSubject([{ name: 'commonName', value: options.commonName }]);
   cert.setIssuer(caCert.subject.attributes);
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    {
-      name: 'subjectAltName',
-      altNames: [
-        ...options.dnsNames.map((value) => ({ type: 2, value })),
-        ...(options.ipAddresses ?? []).map((ip) => ({ type: 7, ip })),
-      ],
-    },
+    { name: 'extKeyUsage', ...options.extKeyUsage },
+    ...(options.altNames.length > 0 ? [{ name: 'subjectAltName', altNames: [...options.altNames] }] : []),
     { name: 'subjectKeyIdentifier' },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
   ]);
   cert.sign(caKey, forge.md.sha256.create());
   return {
-    // The chain up to (not including) the root, as servers should send it.
+    // The leaf alone: the chain up to (not including) the root, as servers should send it.
     certPem: forge.pki.certificateToPem(cert),
     keyPem: forge.pki.privateKeyToPem(keys.privateKey),
-    dnsNames: [...options.dnsNames],
   };
 }
 

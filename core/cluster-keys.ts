@@ -25,7 +25,7 @@ import { SPI_MAX, VALIDITY_ANNOTATION } from './constants.js';
 import { type KmeshNodeInfoSpec, validateNodeInfoSpec } from './nodeinfo.js';
 import { type Result, formatErrors } from './result.js';
 import { safeText } from './safe-text.js';
-import { isRecord } from './secret.js';
+import { isRecord } from './json-value.js';
 import { DEFAULT_CLOCK_SKEW_SECONDS, type StampDecoding, decodeStampClaims, specDigest } from './stamp.js';
 
 export const ConditionType = { Ready: 'Ready', KeyInSync: 'KeyInSync' } as const;

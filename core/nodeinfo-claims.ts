@@ -8,7 +8,7 @@
 import { type ParsedCidr, maskBytes, parseCidr, parseIp } from './ip.js';
 import { type KmeshNodeInfoSpec, MAX_NODE_ADDRESSES, MAX_POD_CIDRS } from './nodeinfo.js';
 import type { FieldError } from './result.js';
-import { isRecord } from './secret.js';
+import { isRecord } from './json-value.js';
 
 /** The facts of a Node object that bound a KmeshNodeInfo. */
 export interface NodeFacts {

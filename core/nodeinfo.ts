@@ -7,7 +7,7 @@ import { KMESH_NAMESPACE, KNI_API_VERSION, KNI_KIND, SPI_MAX } from './constants
 import { parseCidr, parseIp } from './ip.js';
 import { type FieldError, type Result, fail, ok, reportFew } from './result.js';
 import { safeText } from './safe-text.js';
-import { describe, isRecord } from './secret.js';
+import { describeJsonValue, isRecord } from './json-value.js';
 
 export interface KmeshNodeInfoSpec {
   /** SPI this node receives with; 0 when it has no key yet. */
@@ -48,17 +48,17 @@ const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 
 /** Validate a spec; `field` prefixes error paths. */
 export function validateNodeInfoSpec(spec: unknown, field = 'spec'): Result<KmeshNodeInfoSpec> {
-  if (!isRecord(spec)) return fail([{ field, message: `must be an object with ${SPEC_FIELDS.join(', ')}, got ${describe(spec)}` }]);
+  if (!isRecord(spec)) return fail([{ field, message: `must be an object with ${SPEC_FIELDS.join(', ')}, got ${describeJsonValue(spec)}` }]);
   const unknown = Object.keys(spec)
     .filter((k) => !(SPEC_FIELDS as readonly string[]).includes(k))
     .map((k) => ({ field: `${field}.${safeText(k, 64)}`, message: `unknown field; allowed fields are ${SPEC_FIELDS.join(', ')}` }));
   const errors = reportFew(unknown, field, 'unknown fields');
   const { spi, addresses, bootID, podCIDRS } = spec;
   if (typeof spi !== 'number' || !Number.isSafeInteger(spi) || spi < 0 || spi > SPI_MAX) {
-    errors.push({ field: `${field}.spi`, message: `must be an integer from 0 to ${SPI_MAX} (0 = no key yet), got ${describe(spi)}` });
+    errors.push({ field: `${field}.spi`, message: `must be an integer from 0 to ${SPI_MAX} (0 = no key yet), got ${describeJsonValue(spi)}` });
   }
   if (typeof bootID !== 'string' || !UUID.test(bootID)) {
-    errors.push({ field: `${field}.bootID`, message: `must be a 36-character UUID (the node's /proc/sys/kernel/random/boot_id), got ${describe(bootID)}` });
+    errors.push({ field: `${field}.bootID`, message: `must be a 36-character UUID (the node's /proc/sys/kernel/random/boot_id), got ${describeJsonValue(bootID)}` });
   }
   for (const e of [...checkAddresses(addresses, `${field}.addresses`), ...checkCidrs(podCIDRS, `${field}.podCIDRS`)]) errors.push(e);
   if (errors.length > 0) return fail(errors);
@@ -66,13 +66,13 @@ export function validateNodeInfoSpec(spec: unknown, field = 'spec'): Result<Kmes
 }
 
 function checkAddresses(v: unknown, field: string): FieldError[] {
-  if (!Array.isArray(v) || v.length === 0) return [{ field, message: `must be a non-empty list of IP addresses (the node's InternalIPs), got ${describe(v)}` }];
+  if (!Array.isArray(v) || v.length === 0) return [{ field, message: `must be a non-empty list of IP addresses (the node's InternalIPs), got ${describeJsonValue(v)}` }];
   if (v.length > MAX_NODE_ADDRESSES) return [{ field, message: `at most ${MAX_NODE_ADDRESSES} addresses (a node has a handful), got ${v.length}` }];
   const errors: FieldError[] = [];
   const seen = new Map<string, number>();
   v.forEach((item: unknown, i) => {
     const ip = typeof item === 'string' && item.length <= MAX_ADDRESS_CHARS ? parseIp(item) : undefined;
-    if (!ip) return void errors.push({ field: `${field}[${i}]`, message: `must be an IPv4 or IPv6 address, got ${describe(item)}` });
+    if (!ip) return void errors.push({ field: `${field}[${i}]`, message: `must be an IPv4 or IPv6 address, got ${describeJsonValue(item)}` });
     const first = seen.get(ip.canonical);
     if (first !== undefined) errors.push({ field: `${field}[${i}]`, message: `duplicates ${field}[${first}] (${ip.canonical})` });
     else seen.set(ip.canonical, i);
@@ -81,14 +81,14 @@ function checkAddresses(v: unknown, field: string): FieldError[] {
 }
 
 function checkCidrs(v: unknown, field: string): FieldError[] {
-  if (!Array.isArray(v)) return [{ field, message: `must be a list of CIDRs like 10.244.1.0/24, got ${describe(v)}` }];
+  if (!Array.isArray(v)) return [{ field, message: `must be a list of CIDRs like 10.244.1.0/24, got ${describeJsonValue(v)}` }];
   if (v.length > MAX_POD_CIDRS) return [{ field, message: `at most ${MAX_POD_CIDRS} pod CIDRs (Kubernetes gives a node one per address family), got ${v.length}` }];
   const errors: FieldError[] = [];
   const seen = new Map<string, number>();
   v.forEach((item: unknown, i) => {
     const cidr = typeof item === 'string' && item.length <= MAX_ADDRESS_CHARS ? parseCidr(item) : undefined;
     const at = `${field}[${i}]`;
-    if (!cidr) return void errors.push({ field: at, message: `must be a CIDR like 10.244.1.0/24 or fd00:10:244:1::/64, got ${describe(item)}` });
+    if (!cidr) return void errors.push({ field: at, message: `must be a CIDR like 10.244.1.0/24 or fd00:10:244:1::/64, got ${describeJsonValue(item)}` });
     if (cidr.hasHostBits) return void errors.push({ field: at, message: `has host bits set; did you mean ${cidr.network}?` });
     if (cidr.network !== item) return void errors.push({ field: at, message: `must be written canonically as ${cidr.network}` });
     const first = seen.get(cidr.network);
@@ -100,16 +100,16 @@ function checkCidrs(v: unknown, field: string): FieldError[] {
 
 /** Validate a whole KmeshNodeInfo object: identity fields plus the spec. */
 export function validateNodeInfo(obj: unknown): Result<KmeshNodeInfo> {
-  if (!isRecord(obj)) return fail([{ field: 'object', message: `must be a ${KNI_KIND} object, got ${describe(obj)}` }]);
+  if (!isRecord(obj)) return fail([{ field: 'object', message: `must be a ${KNI_KIND} object, got ${describeJsonValue(obj)}` }]);
   const errors: FieldError[] = [];
-  if (obj.apiVersion !== KNI_API_VERSION) errors.push({ field: 'apiVersion', message: `must be "${KNI_API_VERSION}", got ${describe(obj.apiVersion)}` });
-  if (obj.kind !== KNI_KIND) errors.push({ field: 'kind', message: `must be "${KNI_KIND}", got ${describe(obj.kind)}` });
+  if (obj.apiVersion !== KNI_API_VERSION) errors.push({ field: 'apiVersion', message: `must be "${KNI_API_VERSION}", got ${describeJsonValue(obj.apiVersion)}` });
+  if (obj.kind !== KNI_KIND) errors.push({ field: 'kind', message: `must be "${KNI_KIND}", got ${describeJsonValue(obj.kind)}` });
   const meta = obj.metadata;
   if (!isRecord(meta) || typeof meta.name !== 'string' || meta.name === '') {
     errors.push({ field: 'metadata.name', message: 'required: the node name' });
   }
   if (isRecord(meta) && meta.namespace !== undefined && meta.namespace !== KMESH_NAMESPACE) {
-    errors.push({ field: 'metadata.namespace', message: `must be "${KMESH_NAMESPACE}", got ${describe(meta.namespace)}` });
+    errors.push({ field: 'metadata.namespace', message: `must be "${KMESH_NAMESPACE}", got ${describeJsonValue(meta.namespace)}` });
   }
   const spec = validateNodeInfoSpec(obj.spec);
   if (!spec.ok) for (const e of spec.errors) errors.push(e);

@@ -6,7 +6,8 @@
  * makes the mutating webhook safe to reinvoke.
  */
 import { SECRET_DATA_KEY } from './constants.js';
-import { type IpsecKey, encodeIpsecValue, isRecord } from './secret.js';
+import { isRecord } from './json-value.js';
+import { type IpsecKey, encodeIpsecValue } from './secret.js';
 
 /**
  * `kubectl apply` stores the whole applied manifest here, stringData included: a plain-text copy

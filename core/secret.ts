@@ -16,6 +16,7 @@ import {
   SECRET_NAME,
   SPI_MAX,
 } from './constants.js';
+import { describeJsonValue, isRecord } from './json-value.js';
 import { type FieldError, type Result, fail, ok, reportFew } from './result.js';
 import { safeText } from './safe-text.js';
 import { type JsonValue, parseStrictJson } from './strict-json.js';
@@ -64,7 +65,7 @@ const BASE64_KEY_CHARS = (PSK_BYTES / 3) * 4;
  */
 export function decodeAeadKey(input: unknown, field: string): Result<Uint8Array> {
   if (typeof input !== 'string') {
-    return fail([{ field, message: `must be a string of ${KEY_FORM}, got ${describe(input)}` }]);
+    return fail([{ field, message: `must be a string of ${KEY_FORM}, got ${describeJsonValue(input)}` }]);
   }
   const text = input.trim() === input ? input : '';
   if (text === '') return fail([{ field, message: `must be ${KEY_FORM}, got ${input === '' ? 'an empty string' : 'surrounding whitespace'}` }]);
@@ -123,7 +124,7 @@ export function parseIpsecValue(text: string, field = SECRET_DATA_KEY): Result<P
   if (!parsed.ok) return parsed;
   const { value, nonIntegerLiterals } = parsed.value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return fail([{ field, message: `must be a JSON object like {"spi":1,"aeadKeyName":"${AEAD_ALGORITHM}","aeadKey":"<key>","length":128}, got ${describe(value)}` }]);
+    return fail([{ field, message: `must be a JSON object like {"spi":1,"aeadKeyName":"${AEAD_ALGORITHM}","aeadKey":"<key>","length":128}, got ${describeJsonValue(value)}` }]);
   }
   const unknown: FieldError[] = [];
   for (const name of Object.keys(value)) {
@@ -143,7 +144,7 @@ export function parseIpsecValue(text: string, field = SECRET_DATA_KEY): Result<P
   const name = get('aeadKeyName');
   if (name === undefined) defaulted.push('aeadKeyName');
   else if (name !== AEAD_ALGORITHM) {
-    errors.push({ field: `${field}.aeadKeyName`, message: `must be "${AEAD_ALGORITHM}" (the only supported AEAD), got ${describe(name)}` });
+    errors.push({ field: `${field}.aeadKeyName`, message: `must be "${AEAD_ALGORITHM}" (the only supported AEAD), got ${describeJsonValue(name)}` });
   }
 
   let icvBits: number | undefined = DEFAULT_ICV_BITS;
@@ -178,7 +179,7 @@ function integerField(
   errors: FieldError[],
 ): number | undefined {
   if (v === undefined) errors.push({ field, message: `required: ${form}` });
-  else if (typeof v !== 'number') errors.push({ field, message: `must be ${form}, got ${describe(v)}` });
+  else if (typeof v !== 'number') errors.push({ field, message: `must be ${form}, got ${describeJsonValue(v)}` });
   else if (rawLiteral !== undefined) errors.push({ field, message: `must be ${form} written without fraction or exponent, got ${rawLiteral}` });
   else if (!Number.isSafeInteger(v) || !inRange(v)) errors.push({ field, message: `must be ${form}, got ${v}` });
   else return v;
@@ -226,10 +227,10 @@ export function isIpsecSecretName(namespace: string | undefined, name: string | 
  * `stringData` agree when both are given, and every rule of parseIpsecValue.
  */
 export function parseIpsecSecret(obj: unknown): Result<ParsedIpsecSecret> {
-  if (!isRecord(obj)) return fail([{ field: 'secret', message: `must be a Secret object, got ${describe(obj)}` }]);
+  if (!isRecord(obj)) return fail([{ field: 'secret', message: `must be a Secret object, got ${describeJsonValue(obj)}` }]);
   const errors: FieldError[] = [];
   if (obj.type !== undefined && obj.type !== 'Opaque') {
-    errors.push({ field: 'type', message: `must be "Opaque" (or omitted), got ${describe(obj.type)}` });
+    errors.push({ field: 'type', message: `must be "Opaque" (or omitted), got ${describeJsonValue(obj.type)}` });
   }
   const fromData = readMap(obj.data, 'data', true, errors);
   const fromString = readMap(obj.stringData, 'stringData', false, errors);
@@ -256,7 +257,7 @@ export function parseIpsecSecret(obj: unknown): Result<ParsedIpsecSecret> {
 function readMap(v: unknown, field: 'data' | 'stringData', base64: boolean, errors: FieldError[]): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isRecord(v)) {
-    errors.push({ field, message: `must be a map of strings, got ${describe(v)}` });
+    errors.push({ field, message: `must be a map of strings, got ${describeJsonValue(v)}` });
     return undefined;
   }
   const unexpected = Object.keys(v)
@@ -266,7 +267,7 @@ function readMap(v: unknown, field: 'data' | 'stringData', base64: boolean, erro
   const raw = v[SECRET_DATA_KEY];
   if (raw === undefined) return undefined;
   if (typeof raw !== 'string') {
-    errors.push({ field: `${field}.${SECRET_DATA_KEY}`, message: `must be a string, got ${describe(raw)}` });
+    errors.push({ field: `${field}.${SECRET_DATA_KEY}`, message: `must be a string, got ${describeJsonValue(raw)}` });
     return undefined;
   }
   if (!base64) return raw;
@@ -287,18 +288,4 @@ export function renderIpsecSecret(key: IpsecKey): SecretObject {
     type: 'Opaque',
     data: { [SECRET_DATA_KEY]: Buffer.from(encodeIpsecValue(key)).toString('base64') },
   };
-}
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** A short description of a JSON value for error messages; never echoes long strings (keys!). */
-export function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return v.length <= 24 ? `the string ${JSON.stringify(v)}` : `a string of ${v.length} characters`;
-  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
-  return `an ${typeof v}`;
 }

@@ -16,7 +16,7 @@ import { canonicalDigest } from './canonical-json.js';
 import { VALIDITY_ANNOTATION } from './constants.js';
 import type { KmeshNodeInfoSpec } from './nodeinfo.js';
 import { type Result, fail, ok } from './result.js';
-import { describe, isRecord } from './secret.js';
+import { describeJsonValue, isRecord } from './json-value.js';
 
 /** JWS `typ`: a token minted for another purpose with the same key is never mistaken for a stamp (RFC 8725 §3.11). */
 export const STAMP_TYPE = 'kmesh-validity+jwt';
@@ -191,7 +191,7 @@ type Framed =
 /** The checks every reader does before touching the payload: present, a bounded string, a compact JWS of our typ with a kid. */
 function readFrame(token: unknown): Framed {
   if (token === undefined || token === null || token === '') return failed(StampFailure.Missing, 'no validity stamp; only objects admitted by the kmesh-ipsec webhook carry one');
-  if (typeof token !== 'string') return failed(StampFailure.Malformed, `must be a compact JWS string, got ${describe(token)}`);
+  if (typeof token !== 'string') return failed(StampFailure.Malformed, `must be a compact JWS string, got ${describeJsonValue(token)}`);
   if (token.length > MAX_STAMP_CHARS) return failed(StampFailure.Malformed, `is ${token.length} characters; a stamp is at most ${MAX_STAMP_CHARS}`);
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {
@@ -214,7 +214,7 @@ function failed<R extends StampFailure>(reason: R, message: string): { readonly 
 
 /** Header values are short identifiers: show them quoted, and anything else by type. */
 function quoted(v: unknown): string {
-  return typeof v === 'string' && v.length <= 64 ? JSON.stringify(v) : describe(v);
+  return typeof v === 'string' && v.length <= 64 ? JSON.stringify(v) : describeJsonValue(v);
 }
 
 function isoTime(seconds: number): string {
@@ -258,10 +258,10 @@ function publicMembers(jwk: Record<string, unknown>): JWK {
 
 /** Check one JWK's type, alg and kid (which must be its RFC 7638 thumbprint). */
 async function checkJwk(jwk: unknown, field: string, wantPrivate: boolean): Promise<Result<{ jwk: Record<string, unknown>; alg: StampAlgorithm; kid: string }>> {
-  if (!isRecord(jwk)) return fail([{ field, message: `must be a JWK object, got ${describe(jwk)}` }]);
+  if (!isRecord(jwk)) return fail([{ field, message: `must be a JWK object, got ${describeJsonValue(jwk)}` }]);
   const alg = algorithmFor(jwk);
-  if (!alg) return fail([{ field, message: `must be an Ed25519 (kty OKP, crv Ed25519) or P-256 (kty EC, crv P-256) key, got kty ${describe(jwk.kty)} crv ${describe(jwk.crv)}` }]);
-  if (jwk.alg !== undefined && jwk.alg !== alg) return fail([{ field: `${field}.alg`, message: `must be "${alg}" for this key type, got ${describe(jwk.alg)}` }]);
+  if (!alg) return fail([{ field, message: `must be an Ed25519 (kty OKP, crv Ed25519) or P-256 (kty EC, crv P-256) key, got kty ${describeJsonValue(jwk.kty)} crv ${describeJsonValue(jwk.crv)}` }]);
+  if (jwk.alg !== undefined && jwk.alg !== alg) return fail([{ field: `${field}.alg`, message: `must be "${alg}" for this key type, got ${describeJsonValue(jwk.alg)}` }]);
   const hasPrivate = PRIVATE_MEMBERS.some((m) => jwk[m] !== undefined);
   if (wantPrivate && typeof jwk.d !== 'string') return fail([{ field: `${field}.d`, message: 'required: this must be the private signing key (kmesh-ipsec webhook keygen writes one)' }]);
   if (!wantPrivate && hasPrivate) return fail([{ field, message: 'contains private key material; publish only public keys in the JWKS' }]);
@@ -272,7 +272,7 @@ async function checkJwk(jwk: unknown, field: string, wantPrivate: boolean): Prom
     return fail([{ field, message: 'is missing public key members (x, and y for EC)' }]);
   }
   if (jwk.kid !== undefined && jwk.kid !== thumbprint) {
-    return fail([{ field: `${field}.kid`, message: `must be the key's RFC 7638 thumbprint ${thumbprint}, got ${describe(jwk.kid)}` }]);
+    return fail([{ field: `${field}.kid`, message: `must be the key's RFC 7638 thumbprint ${thumbprint}, got ${describeJsonValue(jwk.kid)}` }]);
   }
   return ok({ jwk, alg, kid: thumbprint });
 }
@@ -294,7 +294,7 @@ export async function importStampSigningKey(jwk: unknown, field = 'signingKey'):
 
 /** Import a public JWKS (`{"keys":[...]}`) into a key ring. Refuses private members and duplicate kids. */
 export async function importStampJwks(jwks: unknown, field = 'jwks'): Promise<Result<StampKeyRing>> {
-  if (!isRecord(jwks) || !Array.isArray(jwks.keys)) return fail([{ field, message: `must be a JWKS object {"keys":[...]}, got ${describe(jwks)}` }]);
+  if (!isRecord(jwks) || !Array.isArray(jwks.keys)) return fail([{ field, message: `must be a JWKS object {"keys":[...]}, got ${describeJsonValue(jwks)}` }]);
   const ring = new Map<string, StampVerificationKey>();
   const errors = [];
   for (const [i, item] of (jwks.keys as unknown[]).entries()) {

@@ -6,7 +6,7 @@
 import type { JsonPatchOperation } from '../core/secret-patch.js';
 import { type FieldError, type Result, fail, formatErrors, ok } from '../core/result.js';
 import { safeText } from '../core/safe-text.js';
-import { describe, isRecord } from '../core/secret.js';
+import { describeJsonValue, isRecord } from '../core/json-value.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 export const ADMISSION_KIND = 'AdmissionReview';
@@ -75,24 +75,24 @@ export interface AdmissionReviewResponse {
  * 400 answer tells whoever misconfigured the caller what to change.
  */
 export function parseAdmissionReview(body: unknown): Result<AdmissionRequest> {
-  if (!isRecord(body)) return fail([{ field: 'body', message: `must be a JSON AdmissionReview object, got ${describe(body)}` }]);
+  if (!isRecord(body)) return fail([{ field: 'body', message: `must be a JSON AdmissionReview object, got ${describeJsonValue(body)}` }]);
   const errors: FieldError[] = [];
   if (body.apiVersion !== ADMISSION_API_VERSION) {
-    errors.push({ field: 'apiVersion', message: `must be "${ADMISSION_API_VERSION}" (set admissionReviewVersions: ["v1"]), got ${describe(body.apiVersion)}` });
+    errors.push({ field: 'apiVersion', message: `must be "${ADMISSION_API_VERSION}" (set admissionReviewVersions: ["v1"]), got ${describeJsonValue(body.apiVersion)}` });
   }
-  if (body.kind !== ADMISSION_KIND) errors.push({ field: 'kind', message: `must be "${ADMISSION_KIND}", got ${describe(body.kind)}` });
+  if (body.kind !== ADMISSION_KIND) errors.push({ field: 'kind', message: `must be "${ADMISSION_KIND}", got ${describeJsonValue(body.kind)}` });
   if (body.response !== undefined) errors.push({ field: 'response', message: 'must be absent in a request' });
   const req = body.request;
   if (!isRecord(req)) {
-    errors.push({ field: 'request', message: `required: the AdmissionRequest object, got ${describe(req)}` });
+    errors.push({ field: 'request', message: `required: the AdmissionRequest object, got ${describeJsonValue(req)}` });
     return fail(errors);
   }
   const uid = req.uid;
-  if (typeof uid !== 'string' || uid === '' || uid.length > 256) errors.push({ field: 'request.uid', message: `required: a non-empty string of at most 256 characters, got ${describe(uid)}` });
+  if (typeof uid !== 'string' || uid === '' || uid.length > 256) errors.push({ field: 'request.uid', message: `required: a non-empty string of at most 256 characters, got ${describeJsonValue(uid)}` });
   const kind = readGvk(req.kind, 'request.kind', errors);
   const operation = req.operation;
   if (typeof operation !== 'string' || !OPERATIONS.includes(operation)) {
-    errors.push({ field: 'request.operation', message: `must be one of ${OPERATIONS.join(', ')}, got ${describe(operation)}` });
+    errors.push({ field: 'request.operation', message: `must be one of ${OPERATIONS.join(', ')}, got ${describeJsonValue(operation)}` });
   }
   const name = optionalString(req.name, 'request.name', errors);
   const namespace = optionalString(req.namespace, 'request.namespace', errors);
@@ -107,7 +107,7 @@ export function parseAdmissionReview(body: unknown): Result<AdmissionRequest> {
     errors.push({ field: 'request.oldObject', message: `required for ${operation}` });
   }
   if (req.dryRun !== undefined && req.dryRun !== null && typeof req.dryRun !== 'boolean') {
-    errors.push({ field: 'request.dryRun', message: `must be a boolean, got ${describe(req.dryRun)}` });
+    errors.push({ field: 'request.dryRun', message: `must be a boolean, got ${describeJsonValue(req.dryRun)}` });
   }
   if (errors.length > 0 || typeof uid !== 'string' || !kind || !userInfo) return fail(errors);
   return ok({
@@ -133,7 +133,7 @@ export function peekUid(body: unknown): string | undefined {
 
 function readGvk(v: unknown, field: string, errors: FieldError[]): GroupVersionKind | undefined {
   if (!isRecord(v)) {
-    errors.push({ field, message: `required: {group, version, kind}, got ${describe(v)}` });
+    errors.push({ field, message: `required: {group, version, kind}, got ${describeJsonValue(v)}` });
     return undefined;
   }
   const { group, version, kind } = v;
@@ -146,14 +146,14 @@ function readGvk(v: unknown, field: string, errors: FieldError[]): GroupVersionK
 
 function optionalString(v: unknown, field: string, errors: FieldError[]): string {
   if (v === undefined || v === null) return '';
-  if (typeof v !== 'string') errors.push({ field, message: `must be a string, got ${describe(v)}` });
+  if (typeof v !== 'string') errors.push({ field, message: `must be a string, got ${describeJsonValue(v)}` });
   return typeof v === 'string' ? v : '';
 }
 
 function optionalObject(v: unknown, field: string, errors: FieldError[]): Readonly<Record<string, unknown>> | null {
   if (v === undefined || v === null) return null;
   if (!isRecord(v)) {
-    errors.push({ field, message: `must be an object, got ${describe(v)}` });
+    errors.push({ field, message: `must be an object, got ${describeJsonValue(v)}` });
     return null;
   }
   return v;
@@ -162,16 +162,16 @@ function optionalObject(v: unknown, field: string, errors: FieldError[]): Readon
 function readUserInfo(v: unknown, errors: FieldError[]): UserInfo | undefined {
   const field = 'request.userInfo';
   if (!isRecord(v)) {
-    errors.push({ field, message: `required: {username, groups, extra}, got ${describe(v)}` });
+    errors.push({ field, message: `required: {username, groups, extra}, got ${describeJsonValue(v)}` });
     return undefined;
   }
   const before = errors.length;
   const username = typeof v.username === 'string' ? v.username : '';
-  if (v.username !== undefined && typeof v.username !== 'string') errors.push({ field: `${field}.username`, message: `must be a string, got ${describe(v.username)}` });
+  if (v.username !== undefined && typeof v.username !== 'string') errors.push({ field: `${field}.username`, message: `must be a string, got ${describeJsonValue(v.username)}` });
   const groups = stringList(v.groups, `${field}.groups`, errors);
   const extra: Record<string, readonly string[]> = {};
   if (v.extra !== undefined && v.extra !== null) {
-    if (!isRecord(v.extra)) errors.push({ field: `${field}.extra`, message: `must be a map of string lists, got ${describe(v.extra)}` });
+    if (!isRecord(v.extra)) errors.push({ field: `${field}.extra`, message: `must be a map of string lists, got ${describeJsonValue(v.extra)}` });
     else {
       for (const [k, list] of Object.entries(v.extra)) {
         Object.defineProperty(extra, k, { value: stringList(list, `${field}.extra["${safeText(k, 64)}"]`, errors), enumerable: true });
@@ -185,7 +185,7 @@ function readUserInfo(v: unknown, errors: FieldError[]): UserInfo | undefined {
 function stringList(v: unknown, field: string, errors: FieldError[]): readonly string[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) {
-    errors.push({ field, message: `must be a list of strings, got ${describe(v)}` });
+    errors.push({ field, message: `must be a list of strings, got ${describeJsonValue(v)}` });
     return [];
   }
   return v;

@@ -5,7 +5,8 @@
  * untouched, so a too-wide webhook rule costs latency, never correctness.
  */
 import { KNI_GROUP, KNI_KIND } from '../core/constants.js';
-import { isIpsecSecretName, isRecord } from '../core/secret.js';
+import { isRecord } from '../core/json-value.js';
+import { isIpsecSecretName } from '../core/secret.js';
 import type { AdmissionRequest } from './admission-review.js';
 import type { ClusterView } from './cluster-view.js';
 import { type Decision, allow } from './decision.js';

@@ -12,7 +12,7 @@ import { checkSpecAgainstNode, checkSpecAgainstPeers } from '../core/nodeinfo-cl
 import { type KmeshNodeInfo, validateNodeInfo } from '../core/nodeinfo.js';
 import type { FieldError } from '../core/result.js';
 import { jsonPointerToken } from '../core/secret-patch.js';
-import { isRecord } from '../core/secret.js';
+import { isRecord } from '../core/json-value.js';
 import { STAMP_FIELD, signStamp, verifyStamp } from '../core/stamp.js';
 import { type AdmissionRequest, Operation } from './admission-review.js';
 import type { ClusterView } from './cluster-view.js';

@@ -5,7 +5,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { formatErrors } from '../core/result.js';
-import { stampKeysFrom, StampKeyStore } from './stamp-keys.js';
+import { parseStampKeyFiles, StampKeyStore } from './stamp-keys.js';
 import type { ClusterView } from './cluster-view.js';
 import type { IdentityPolicy } from './identity.js';
 import { KubeClusterView } from './kube-cluster-view.js';
@@ -59,7 +59,7 @@ export async function runWebhook(config: WebhookConfig, source: ClusterSource, l
     pollIntervalMs: config.filePollIntervalMs ?? 10_000,
     onChange: async ([key, jwks]) => {
       if (!key) return false;
-      const loaded = await stampKeysFrom(parseJson(key), jwks === undefined ? undefined : parseJson(jwks));
+      const loaded = await parseStampKeyFiles(key, jwks);
       if (!loaded.ok) {
         metrics.reloads.inc({ what: 'stamp-keys', result: 'failure' });
         logger.error({ problem: formatErrors(loaded.errors) }, 'refusing the stamp keys; keeping the previous ones');
@@ -128,13 +128,4 @@ export async function runWebhook(config: WebhookConfig, source: ClusterSource, l
       await kubeView?.stop();
     },
   };
-}
-
-/** Never echo the text: it is a private key. */
-function parseJson(buf: Buffer): unknown {
-  try {
-    return JSON.parse(buf.toString('utf8')) as unknown;
-  } catch {
-    return 'not JSON';
-  }
 }

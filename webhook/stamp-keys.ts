@@ -4,7 +4,6 @@
  * signed before a key rotation keep verifying until they expire). Loaded from files so the
  * private key can come from a Secret volume and be replaced without a restart.
  */
-import { readFile } from 'node:fs/promises';
 import { type FieldError, type Result, fail, ok } from '../core/result.js';
 import {
   DEFAULT_CLOCK_SKEW_SECONDS,
@@ -47,8 +46,28 @@ export class StampKeyStore implements StampAuthority {
   }
 }
 
+/**
+ * Stamp keys from the contents of the key files (as WatchedFiles reads them): the private
+ * signing JWK and, optionally, the JWKS of other accepted public keys. Errors name the file's
+ * role and never quote its contents: they are private keys.
+ */
+export async function parseStampKeyFiles(keyFile: Buffer, jwksFile: Buffer | undefined): Promise<Result<StampKeys>> {
+  const key = parseJson(keyFile, 'stamp key');
+  const jwks = jwksFile === undefined ? ok(undefined) : parseJson(jwksFile, 'stamp JWKS');
+  if (!key.ok || !jwks.ok) return fail([...(key.ok ? [] : key.errors), ...(jwks.ok ? [] : jwks.errors)]);
+  return stampKeysFrom(key.value, jwks.value);
+}
+
+function parseJson(text: Buffer, what: string): Result<unknown> {
+  try {
+    return ok(JSON.parse(text.toString('utf8')) as unknown);
+  } catch {
+    return fail([{ field: what, message: 'not JSON' }]);
+  }
+}
+
 /** Combine a signer and extra verification keys; the signer's public key is always accepted. */
-export async function stampKeysFrom(signingJwk: unknown, jwks: unknown): Promise<Result<StampKeys>> {
+async function stampKeysFrom(signingJwk: unknown, jwks: unknown): Promise<Result<StampKeys>> {
   const signer = await importStampSigningKey(signingJwk, 'stamp key');
   const ring = jwks === undefined ? ok<StampKeyRing>(new Map()) : await importStampJwks(jwks, 'stamp JWKS');
   const errors: FieldError[] = [...(signer.ok ? [] : signer.errors), ...(ring.ok ? [] : ring.errors)];
@@ -58,25 +77,4 @@ export async function stampKeysFrom(signingJwk: unknown, jwks: unknown): Promise
   const merged = new Map<string, StampVerificationKey>(ring.value);
   for (const [kid, key] of own.value) merged.set(kid, key);
   return ok({ signer: signer.value, ring: merged });
-}
-
-/** Read the key files. Errors never quote file contents: they are private keys. */
-export async function loadStampKeys(keyFile: string, jwksFile: string | undefined): Promise<Result<StampKeys>> {
-  const read = async (file: string, what: string): Promise<Result<unknown>> => {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err: unknown) {
-      return fail([{ field: what, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }]);
-    }
-    try {
-      return ok(JSON.parse(text) as unknown);
-    } catch {
-      return fail([{ field: what, message: `${file} is not JSON` }]);
-    }
-  };
-  const key = await read(keyFile, 'stamp key');
-  const jwks = jwksFile === undefined ? ok(undefined) : await read(jwksFile, 'stamp JWKS');
-  if (!key.ok || !jwks.ok) return fail([...(key.ok ? [] : key.errors), ...(jwks.ok ? [] : jwks.errors)]);
-  return stampKeysFrom(key.value, jwks.value);
 }

@@ -40,7 +40,8 @@ import type { DiffResult } from './maps.js';
 import * as tc from './tc.js';
 import type { NetnsOption, TcFilter } from './tc.js';
 
-export { CommandError, DEFAULT_TOOLS } from './exec.js';
+export { CommandError } from '../command.js';
+export { DEFAULT_TOOLS } from './exec.js';
 export type { Tools } from './exec.js';
 export { ForeignFilterError } from './tc.js';
 export type { NetnsOption, TcFilter } from './tc.js';

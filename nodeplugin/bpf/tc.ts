@@ -3,7 +3,8 @@
  * already loaded and pinned in the node's pin dir, so tc creates no maps of its own and never
  * touches /sys/fs/bpf/tc/globals).
  */
-import { CommandError, run } from './exec.js';
+import { CommandError } from '../command.js';
+import { run } from './exec.js';
 import type { Tools } from './exec.js';
 import { PROGRAM_NAMES, TC_HANDLES, TC_PRIO } from './layout.js';
 import type { ProgramKind } from './layout.js';

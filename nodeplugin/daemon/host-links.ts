@@ -10,7 +10,7 @@
  * are reported, not guessed.
  */
 import { canonicalIp, parseIp } from '../../core/ip.js';
-import { CommandError, DEFAULT_TOOLS, run } from '../bpf/exec.js';
+import { CommandError, runCommand } from '../command.js';
 
 interface RawAddr {
   ifname?: string;
@@ -32,8 +32,8 @@ interface RawLink {
 
 export type PodLink = { readonly ok: true; readonly ifname: string } | { readonly ok: false; readonly reason: string };
 
-function ip(args: readonly string[]): Promise<string> {
-  return run(['ip', ...args], { tools: DEFAULT_TOOLS });
+async function ip(args: readonly string[]): Promise<string> {
+  return (await runCommand(['ip', ...args])).stdout;
 }
 
 function parseJson<T>(text: string): T[] {
@@ -59,7 +59,7 @@ export async function podInterface(podIp: string): Promise<PodLink> {
   try {
     routes = parseJson<RawRoute>(await ip(['-j', 'route', 'get', podIp]));
   } catch (err: unknown) {
-    return { ok: false, reason: `no route to ${podIp} (${err instanceof CommandError ? err.stderr.trim() : String(err)})` };
+    return { ok: false, reason: `no route to ${podIp} (${err instanceof CommandError ? err.stderr.trim() || err.message : String(err)})` };
   }
   const route = routes[0];
   if (!route?.dev) return { ok: false, reason: `no route to ${podIp}` };
@@ -72,7 +72,7 @@ export async function podInterface(podIp: string): Promise<PodLink> {
     kind = link?.linkinfo?.info_kind;
     slaveKind = link?.linkinfo?.info_slave_kind;
   } catch (err: unknown) {
-    return { ok: false, reason: `cannot read interface ${route.dev} (${err instanceof CommandError ? err.stderr.trim() : String(err)})` };
+    return { ok: false, reason: `cannot read interface ${route.dev} (${err instanceof CommandError ? err.stderr.trim() || err.message : String(err)})` };
   }
   if (kind === 'bridge') {
     return { ok: false, reason: `${podIp} is behind bridge ${route.dev}: bridge-based CNIs are not supported (the pod's own veth is a bridge port, not routed)` };

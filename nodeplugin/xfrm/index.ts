@@ -1,6 +1,8 @@
 /**
  * xfrm (IPsec SA/SP) configuration over NETLINK_XFRM: domain types, a pure codec and a thin
- * socket adapter. See socket.ts for batching and namespace notes, codec.ts for the wire format.
+ * socket adapter. See socket.ts for batching and namespace notes; the wire format is in
+ * netlink-frame.ts (netlink messages and attributes), state-codec.ts, policy-codec.ts,
+ * shared-structs.ts (selectors, addresses, lifetimes, marks) and request-codec.ts.
  */
 export type * from './types.js';
 export { XfrmSocket, describeChange } from './socket.js';
@@ -10,4 +12,4 @@ export {
   describeState, describeStateId, describeTemplate,
 } from './errors.js';
 export type { XfrmErrorInit } from './errors.js';
-export { anySelector } from './codec.js';
+export { anySelector } from './shared-structs.js';

@@ -13,13 +13,14 @@
  * - The socket lives in the network namespace of the thread that opens it: open it inside the
  *   namespace you mean to configure.
  */
-import { RawNetlinkSocket } from 'netlink';
+import { HEADER_LENGTH, RawNetlinkSocket } from 'netlink';
 import type { MessageInfo } from 'netlink';
-import {
-  decodePolicy, decodeState, encodeChange, encodeDumpRequest, encodeNlmsg, encodePolicyId, encodeStateId, parseAck,
-  parseDone, parseNlmsgs,
-} from './codec.js';
-import type { NlMessage, XfrmRequest } from './codec.js';
+import { encodeDatagram, parseAck, parseDatagram, parseDone } from './netlink-frame.js';
+import type { NetlinkMessage } from './netlink-frame.js';
+import { decodePolicy, encodePolicyId } from './policy-codec.js';
+import { encodeChange, encodeDumpRequest } from './request-codec.js';
+import type { XfrmRequest } from './request-codec.js';
+import { decodeState, encodeStateId } from './state-codec.js';
 import {
   XfrmError, XfrmTransportError, describePolicy, describePolicyId, describeState, describeStateId,
 } from './errors.js';
@@ -66,13 +67,13 @@ interface Reply {
   readonly errno: number;
   readonly extack?: string;
   /** Non-control messages with this sequence number (get replies, dump entries). */
-  readonly messages: readonly NlMessage[];
+  readonly messages: readonly NetlinkMessage[];
   /** NLM_F_DUMP_INTR was seen: the dump may be inconsistent. */
   readonly interrupted: boolean;
 }
 
 interface Pending {
-  readonly messages: NlMessage[];
+  readonly messages: NetlinkMessage[];
   interrupted: boolean;
   settle(reply: Reply | Error): void;
 }
@@ -148,7 +149,7 @@ export class XfrmSocket {
       const [reply] = await this.#exchange([req]);
       const found = this.#expectOk(reply, 'getState', () => describeStateId(id)).find((m) => m.type === XFRM_MSG.NEWSA);
       if (!found) throw new XfrmTransportError('getState: the kernel acked without sending the state');
-      return decodeState(found.payload);
+      return decodeState(found.data);
     });
   }
 
@@ -159,18 +160,18 @@ export class XfrmSocket {
       const [reply] = await this.#exchange([req]);
       const found = this.#expectOk(reply, 'getPolicy', () => describePolicyId(id)).find((m) => m.type === XFRM_MSG.NEWPOLICY);
       if (!found) throw new XfrmTransportError('getPolicy: the kernel acked without sending the policy');
-      return decodePolicy(found.payload);
+      return decodePolicy(found.data);
     });
   }
 
   /** Every SA in this network namespace (any owner: filter by reqid/mark yourself). */
   dumpStates(): Promise<XfrmStateInfo[]> {
-    return this.#serial(async () => (await this.#dump('states', 'dumpStates')).map((m) => decodeState(m.payload)));
+    return this.#serial(async () => (await this.#dump('states', 'dumpStates')).map((m) => decodeState(m.data)));
   }
 
   /** Every policy in this network namespace (any owner, including per-socket ones). */
   dumpPolicies(): Promise<XfrmPolicyInfo[]> {
-    return this.#serial(async () => (await this.#dump('policies', 'dumpPolicies')).map((m) => decodePolicy(m.payload)));
+    return this.#serial(async () => (await this.#dump('policies', 'dumpPolicies')).map((m) => decodePolicy(m.data)));
   }
 
   /**
@@ -190,7 +191,7 @@ export class XfrmSocket {
         let end = start;
         let bytes = 0;
         while (end < requests.length && end - start < this.#maxMessages) {
-          const size = (requests[end]?.payload.length ?? 0) + 16;
+          const size = (requests[end]?.payload.length ?? 0) + HEADER_LENGTH;
           if (end > start && bytes + size > this.#maxBytes) break;
           bytes += size;
           end++;
@@ -230,13 +231,13 @@ export class XfrmSocket {
     });
   }
 
-  #expectOk(reply: Reply | undefined, operation: XfrmOperation, describe: () => string): readonly NlMessage[] {
+  #expectOk(reply: Reply | undefined, operation: XfrmOperation, describe: () => string): readonly NetlinkMessage[] {
     if (!reply) throw new XfrmTransportError(`${operation}: no reply`);
     if (reply.errno !== 0) throw this.#error(reply, operation, describe);
     return reply.messages;
   }
 
-  async #dump(what: 'states' | 'policies', operation: XfrmOperation): Promise<readonly NlMessage[]> {
+  async #dump(what: 'states' | 'policies', operation: XfrmOperation): Promise<readonly NetlinkMessage[]> {
     for (let attempt = 1; ; attempt++) {
       const [reply] = await this.#exchange([encodeDumpRequest(what)]);
       const messages = this.#expectOk(reply, operation, () => `all ${what}`);
@@ -252,11 +253,11 @@ export class XfrmSocket {
     if (this.#closed) return Promise.reject(new XfrmTransportError('xfrm socket closed'));
     const pid = this.#raw.address().port;
     const seqs: number[] = [];
-    const buffers = requests.map((r) => {
+    const datagram = encodeDatagram(requests.map((r) => {
       this.#seq = (this.#seq + 1) >>> 0 || 1;
       seqs.push(this.#seq);
-      return encodeNlmsg({ type: r.type, flags: r.flags, seq: this.#seq, pid, payload: r.payload });
-    });
+      return { type: r.type, flags: r.flags, seq: this.#seq, port: pid, data: r.payload };
+    }));
     return new Promise<Reply[]>((resolve, reject) => {
       const replies = new Array<Reply | undefined>(requests.length);
       let remaining = requests.length;
@@ -293,9 +294,9 @@ export class XfrmSocket {
       });
       this.#raw.ref();
       this.#sendCalls++;
-      this.#messagesSent += buffers.length;
+      this.#messagesSent += requests.length;
       // One contiguous buffer: an iovec per message would hit UIO_MAXIOV (1024) -> EMSGSIZE.
-      this.#raw.send(concatBytes(buffers), {}, (err) => {
+      this.#raw.send(datagram, {}, (err) => {
         if (err) fail(new XfrmTransportError(`netlink sendmsg failed: ${err.code}`, { cause: err }));
       });
     });
@@ -303,9 +304,9 @@ export class XfrmSocket {
 
   #onDatagram(msg: Buffer, rinfo: MessageInfo): void {
     if (rinfo.port !== 0) return; // only the kernel talks to us
-    let messages: NlMessage[];
+    let messages: NetlinkMessage[];
     try {
-      messages = parseNlmsgs(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+      messages = parseDatagram(msg);
     } catch (err) {
       this.#failAll(err instanceof Error ? err : new XfrmTransportError(String(err)));
       return;
@@ -315,10 +316,10 @@ export class XfrmSocket {
       if (!p) continue;
       if (m.flags & NLM_F.DUMP_INTR) p.interrupted = true;
       if (m.type === NLMSG.ERROR) {
-        const ack = parseAck(m.payload, m.flags);
+        const ack = parseAck(m.data, m.flags);
         p.settle({ errno: ack.errno, ...(ack.extack === undefined ? {} : { extack: ack.extack }), messages: p.messages, interrupted: p.interrupted });
       } else if (m.type === NLMSG.DONE) {
-        p.settle({ errno: parseDone(m.payload), messages: p.messages, interrupted: p.interrupted });
+        p.settle({ errno: parseDone(m.data), messages: p.messages, interrupted: p.interrupted });
       } else if (m.type !== NLMSG.NOOP && m.type !== NLMSG.OVERRUN) {
         p.messages.push(m);
       }
@@ -328,17 +329,6 @@ export class XfrmSocket {
   #failAll(err: Error): void {
     for (const p of [...this.#pending.values()]) p.settle(err);
   }
-}
-
-function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1 && parts[0]) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** Key-free description of a change (for errors and logs). */

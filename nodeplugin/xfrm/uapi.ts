@@ -36,12 +36,8 @@ export const NLM_F = {
   ACK_TLVS: 0x200,
 } as const;
 
-/** struct nlmsghdr */
-export const NLMSG_HDRLEN = 16;
 /** struct nlattr header */
 export const NLA_HDRLEN = 4;
-/** nla_type bits that are flags, not the type. */
-export const NLA_TYPE_MASK = 0x3fff;
 /** Extended ack TLV types (enum nlmsgerr_attrs). */
 export const NLMSGERR_ATTR = { MSG: 1, OFFS: 2, COOKIE: 3 } as const;
 
@@ -117,8 +113,6 @@ export const SIZE = {
   mark: 8,
   /** struct xfrm_userpolicy_type */
   userpolicyType: 6,
-  /** struct nlmsgerr: int error + the request's nlmsghdr */
-  nlmsgerr: 20,
 } as const;
 
 /** Field offsets inside the structs above. */

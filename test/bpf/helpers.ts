@@ -276,13 +276,3 @@ export async function sendUdp(netns: string, sends: UdpSend[]): Promise<void> {
     })().catch((e) => { console.error(e); process.exit(1); });`;
   await sh([process.execPath, '-e', script, JSON.stringify(sends)], netns);
 }
-
-/** Poll until `check` passes or time runs out (packets are counted asynchronously to the send). */
-export async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

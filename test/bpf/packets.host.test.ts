@@ -29,7 +29,6 @@ import {
   addForeignFilter,
   addNetns,
   delNetns,
-  eventually,
   foreignProgram,
   mountBpffs,
   nftCounters,
@@ -39,6 +38,10 @@ import {
   vethPair,
 } from './helpers.js';
 import type { Bpffs } from './helpers.js';
+import { eventually } from '../helpers/eventually.js';
+
+/** Packets are counted asynchronously to the send: poll the counters for a while. */
+const COUNTED = { timeoutMs: 3000, intervalMs: 50 };
 
 const POD_FOREIGN = 0x1234;
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -112,7 +115,7 @@ test.serial('pod program on a pod veth: peer destinations marked 0xe0, others an
   const ok = await eventually(async () => {
     const c = await nftCounters(node);
     return ['v4hit', 'v4miss', 'v6hit', 'v6miss'].every((n) => c.get(`${n}-all`) === N);
-  });
+  }, COUNTED);
   const c = await nftCounters(node);
   t.true(ok, JSON.stringify(Object.fromEntries(c)));
   for (const fam of ['v4', 'v6']) {
@@ -134,7 +137,7 @@ test.serial('pod program on a pod veth: peer destinations marked 0xe0, others an
   t.deepEqual(await bpf.detach('vethpod1', { netns: node }), ['pod']);
   t.deepEqual(await tcShow(node, 'vethpod1'), [{ pref: 1, handle: '0x1', progName: 'foreign_mark' }]);
   await sendUdp(pod, [{ dst: '10.244.2.5', port: 9, count: N }]);
-  t.true(await eventually(async () => (await nftCounters(node)).get('v4hit-all') === 2 * N));
+  t.true(await eventually(async () => (await nftCounters(node)).get('v4hit-all') === 2 * N, COUNTED));
   const d = await nftCounters(node);
   t.is(d.get('v4hit-e0'), N, 'no new 0xe0 packets after detach');
   t.is(d.get('v4hit-foreign'), N);
@@ -200,7 +203,7 @@ test.serial('node program on a node interface: ESP from known peers gets their i
   const ok = await eventually(async () => {
     const c = await nftCounters(node);
     return Object.entries(expected).every(([n, v]) => c.get(`${n}-all`) === v);
-  });
+  }, COUNTED);
   const c = await nftCounters(node);
   t.true(ok, JSON.stringify(Object.fromEntries(c)));
   for (const [name, , mark] of cases) t.is(c.get(`${name}-want`), expected[name], `${name}: all packets carry ${hex(mark)}`);

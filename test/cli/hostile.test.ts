@@ -5,7 +5,7 @@
  * directories it cannot create; and files with secret material created private from the start.
  */
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -13,19 +13,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseIpsecSecret } from '../../core/secret.js';
+import { runCommand, type CommandResult } from '../../nodeplugin/command.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
 /** Runs the CLI with exactly `env` (no KUBECONFIG, HOME or in-cluster variables unless given). */
-function run(args: string[], options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', HOME: dir, ...options.env }, timeout: options.timeoutMs ?? 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin?.end(options.stdin ?? '');
+function run(args: string[], options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+  return runCommand([process.execPath, CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: dir, ...options.env },
+    timeoutMs: options.timeoutMs ?? 60_000,
+    allowFailure: true,
+    ...(options.stdin === undefined ? {} : { input: options.stdin }),
   });
 }
 

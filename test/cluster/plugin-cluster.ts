@@ -27,7 +27,8 @@ import type { NodeStatus } from '../../nodeplugin/daemon/status.js';
 import { WebhookNames, loadWebhookConfigurations } from '../../webhook/configurations.js';
 import { identityPolicy } from '../../webhook/identity.js';
 import { type RunningWebhook, runWebhook } from '../../webhook/runtime.js';
-import { createVethPair, type Netns, type NetnsFactory, run } from '../helpers/netns.js';
+import { eventually } from '../helpers/eventually.js';
+import { createVethPair, type Netns, type NetnsFactory } from '../helpers/netns.js';
 import { type Bpffs, mountBpffs } from '../bpf/helpers.js';
 import { type KubeDouble, type KubeObject, startKubeDouble } from '../kube-double/index.js';
 import { ApiGateway, NODE_API_PORT, RELAY_PROGRAM } from './api-relay.js';
@@ -349,12 +350,7 @@ export class PluginCluster {
   }
 
   async waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      if (await cond()) return;
-      if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    if (!(await eventually(cond, { timeoutMs, intervalMs: 200 }))) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
   }
 
   /** Waits until every running daemon advertises `spi` and reports its last run ok with no pending errors. */
@@ -394,6 +390,6 @@ export class PluginCluster {
 
 /** Count of our xfrm policies in a node (real kernel). */
 export async function ownedPolicyLines(node: NodeHandle): Promise<string[]> {
-  const out = (await run(node.ns.wrap(['ip', 'xfrm', 'policy', 'list']))).stdout;
+  const out = (await node.ns.exec(['ip', 'xfrm', 'policy', 'list'])).stdout;
   return out.split(/\n(?=src )/).filter((b) => b.includes('reqid 27501'));
 }

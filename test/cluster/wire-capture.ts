@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Netns, run } from '../helpers/netns.js';
+import { runCommand } from '../../nodeplugin/command.js';
+import type { Netns } from '../helpers/netns.js';
 
 export interface Capture<T> {
   readonly result: T;
@@ -33,7 +34,7 @@ export async function captureWire<T>(wire: Netns, fn: () => Promise<T>): Promise
     dump.kill('SIGINT');
     await exited;
     const pcap = readFileSync(file);
-    const text = (await run(['tcpdump', '-r', file, '-nn'], { allowFailure: true })).stdout;
+    const text = (await runCommand(['tcpdump', '-r', file, '-nn'], { allowFailure: true })).stdout;
     rmSync(file, { force: true });
     return { pcap, text };
   };

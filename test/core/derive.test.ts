@@ -8,7 +8,11 @@ const PSK1 = hex('2dc9410d7cd6b324461bf16db518646594276c5362c30fc476ebca3f1a394b
 const BOOT_A = '550e8400-e29b-41d4-a716-446655440000';
 const BOOT_B = '550e8400-e29b-41d4-a716-446655440001';
 
-// Known-answer vectors from shared/research/kmesh-ipsec.md §2.1.
+// Known-answer vectors for Kmesh's derivation (generateIPSecKey in kmesh-net/kmesh,
+// pkg/controller/encryption/ipsec/ipsec_handler.go): SHA-512 over PSK ‖ src IP text ‖ dst IP text
+// ‖ src boot ID[0:36] ‖ dst boot ID[0:36], cut to the PSK length. V1 uses the inputs of Kmesh's
+// TestGenerateIPSecKey, which checks only determinism and length, so the expected outputs were
+// computed independently from that definition (not by running Kmesh).
 test('V1: 10.0.0.1 -> 10.0.0.2', (t) => {
   t.is(toHex(deriveKey(PSK1, '10.0.0.1', '10.0.0.2', BOOT_A, BOOT_B)), 'd8fe0696f4b6a3db73a1f3f05879aa17d8250fb75499490a6ed0807bddfb4d718478b217');
 });

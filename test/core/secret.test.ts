@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { encodeIpsecValue, parseIpsecSecret, parseIpsecValue, renderIpsecSecret, decodeAeadKey } from '../../core/secret.js';
 import { formatErrors } from '../../core/result.js';
 
-// Kmesh's own unit-test key (shared/research/kmesh-ipsec.md §1.1).
+// The aeadKey of the example IPsec secret in Kmesh's own unit tests (kmesh-net/kmesh,
+// pkg/controller/encryption/ipsec): 36 bytes, standard base64, as Go's encoding/json writes []byte.
 const KMESH_B64 = 'LclBDXzWsyRGG/FttRhkZZQnbFNiww/EduvKPxo5S27URiFh';
 const KMESH_HEX = Buffer.from(KMESH_B64, 'base64').toString('hex');
 const KMESH_JSON = `{"spi":1,"aeadKeyName":"rfc4106(gcm(aes))","aeadKey":"${KMESH_B64}","length":128}`;

@@ -5,10 +5,10 @@
  * copy), is type-checked with the project's strict options and, unless its first line says
  * `// needs: <what>` (root, a kernel feature, a cluster), run with node.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import ts from 'typescript';
+import { runCommand, type CommandResult } from '../../nodeplugin/command.js';
 
 export interface Sample {
   /** Markdown file, relative to the repository root. */
@@ -75,17 +75,7 @@ function locate(d: ts.Diagnostic, files: ReadonlyMap<string, Sample>): string {
   return `${sample.doc}:${sample.line + line}:${character + 1}: ${text}`;
 }
 
-export interface SampleRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs a compiled sample with node from `cwd`, bounded in time. */
-export function runSample(js: string, cwd: string): Promise<SampleRun> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [js], { cwd, timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr: err !== null && typeof err.code !== 'number' ? `${stderr}${err.message}` : stderr });
-    });
-  });
+export function runSample(js: string, cwd: string): Promise<CommandResult> {
+  return runCommand([process.execPath, js], { cwd, timeoutMs: 60_000, allowFailure: true });
 }

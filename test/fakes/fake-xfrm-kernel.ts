@@ -33,7 +33,7 @@
  *   kept by an update (kernel source; not checked here).
  * - Dumps list the newest object first, as the kernel walks its lists (project VM: `ip xfrm
  *   state/policy list` order). Per-socket policies are in the dump with `socket: true`, as the
- *   real adapter reports them (codec decodePolicy: dir >= XFRM_POLICY_MAX); netlink changes
+ *   real adapter reports them (policy-codec decodePolicy: dir >= XFRM_POLICY_MAX); netlink changes
  *   never match them. They can only be planted with seedPolicy(p, { socket: true }).
  * - apply() applies in order and returns one outcome per change; a refused change does not stop
  *   the rest (XfrmSocket.applyBatch, test/xfrm/netlink.test.ts "per-change results"). Errors
@@ -46,7 +46,9 @@
 import { constants as osConstants } from 'node:os';
 import { canonicalIp, parseCidr } from '../../core/ip.js';
 import type { ChangeOutcome, XfrmPort } from '../../nodeplugin/reconciler/reconciler.js';
-import { decodePolicy, decodeState, encodeChange } from '../../nodeplugin/xfrm/codec.js';
+import { decodePolicy } from '../../nodeplugin/xfrm/policy-codec.js';
+import { encodeChange } from '../../nodeplugin/xfrm/request-codec.js';
+import { decodeState } from '../../nodeplugin/xfrm/state-codec.js';
 import { XfrmError, XfrmTransportError, describeChange, errnoName } from '../../nodeplugin/xfrm/index.js';
 import { XFRM_POLICY_DIR, XFRM_POLICY_MAX } from '../../nodeplugin/xfrm/uapi.js';
 import type {

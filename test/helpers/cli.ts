@@ -1,21 +1,14 @@
 /** The compiled `kmesh-ipsec` CLI in a child process, with a kubeconfig (from the kube double or a path). */
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { runCommand } from '../../nodeplugin/command.js';
+import type { CommandResult } from '../../nodeplugin/command.js';
 import type { KubeDouble } from '../kube-double/index.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
-const run = promisify(execFile);
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export type CliResult = CommandResult;
 
-export async function cli(double: KubeDouble | string, ...args: string[]): Promise<CliResult> {
+export function cli(double: KubeDouble | string, ...args: string[]): Promise<CliResult> {
   const kubeconfig = typeof double === 'string' ? double : double.kubeconfigPath();
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, '--kubeconfig', kubeconfig, ...args], { env: { ...process.env, KUBECONFIG: '' } });
-    return { code: 0, stdout, stderr };
-  } catch (err: unknown) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+  return runCommand([process.execPath, CLI, '--kubeconfig', kubeconfig, ...args], { allowFailure: true, env: { ...process.env, KUBECONFIG: '' } });
 }

@@ -15,58 +15,13 @@
  *
  * Requires root (CAP_SYS_ADMIN + CAP_NET_ADMIN), `ip` (iproute2) and `nsenter` (util-linux).
  */
-import { execFile, execFileSync, fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { TestFn } from 'ava';
-
-// ---------------------------------------------------------------------------------------------
-// Commands
-
-export interface RunResult {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly code: number;
-}
-
-export interface RunOptions {
-  /** Written to the command's stdin. */
-  readonly input?: string;
-  /** Resolve with the result instead of throwing when the exit status is not 0. */
-  readonly allowFailure?: boolean;
-  readonly timeoutMs?: number;
-}
-
-export class CommandError extends Error {
-  override readonly name = 'CommandError';
-  readonly argv: readonly string[];
-  readonly result: RunResult;
-  constructor(argv: readonly string[], result: RunResult) {
-    super(`${argv.join(' ')} exited with ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
-    this.argv = argv;
-    this.result = result;
-  }
-}
-
-/** Runs `argv` (no shell) and collects its output. */
-export function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const [cmd, ...args] = argv;
-  if (cmd === undefined) return Promise.reject(new TypeError('run: empty argv'));
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { maxBuffer: 64 << 20, timeout: options.timeoutMs ?? 60_000, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-        const result = { stdout, stderr: err !== null && typeof err.code !== 'number' ? `${stderr}${err.message}` : stderr, code };
-        if (code !== 0 && options.allowFailure !== true) reject(new CommandError(argv, result));
-        else resolve(result);
-      });
-    // The command may exit without reading its stdin: ignore EPIPE there.
-    child.stdin?.on('error', () => undefined);
-    if (options.input === undefined) child.stdin?.end();
-    else child.stdin?.end(options.input);
-  });
-}
+import { runCommand } from '../../nodeplugin/command.js';
+import type { CommandOptions, CommandResult } from '../../nodeplugin/command.js';
 
 // ---------------------------------------------------------------------------------------------
 // Names
@@ -101,7 +56,7 @@ let swept = false;
 
 /** Deletes namespaces this helper created in processes that are gone. Safe to call any time. */
 export async function sweepStaleNetns(): Promise<string[]> {
-  const list = await run(['ip', 'netns', 'list'], { allowFailure: true });
+  const list = await runCommand(['ip', 'netns', 'list'], { allowFailure: true });
   const removed: string[] = [];
   for (const line of list.stdout.split('\n')) {
     const name = line.split(' ')[0] ?? '';
@@ -109,7 +64,7 @@ export async function sweepStaleNetns(): Promise<string[]> {
     if (pid36 === undefined) continue;
     const pid = parseInt(pid36, 36);
     if (pid === process.pid || processAlive(pid)) continue;
-    await run(['ip', 'netns', 'del', name], { allowFailure: true });
+    await runCommand(['ip', 'netns', 'del', name], { allowFailure: true });
     removed.push(name);
   }
   return removed;
@@ -169,7 +124,7 @@ export class Netns {
     }
     installExitHook();
     const ns = new Netns(`${NAME_TAG}-${prefix}-${PID36}-${randomBytes(4).toString('hex')}`);
-    await run(['ip', 'netns', 'add', ns.name]);
+    await runCommand(['ip', 'netns', 'add', ns.name]);
     live.add(ns);
     try {
       await ns.exec(['ip', 'link', 'set', 'lo', 'up']);
@@ -188,9 +143,9 @@ export class Netns {
   }
 
   /** Runs a command inside this namespace. */
-  exec(argv: readonly string[], options?: RunOptions): Promise<RunResult> {
+  exec(argv: readonly string[], options?: CommandOptions): Promise<CommandResult> {
     if (this.#destroyed) return Promise.reject(new Error(`netns ${this.name} was destroyed`));
-    return run(this.wrap(argv), options);
+    return runCommand(this.wrap(argv), options);
   }
 
   /** `ip ARGS...` inside this namespace; resolves with stdout. */
@@ -227,7 +182,7 @@ export class Netns {
     if (this.#destroyed) return;
     this.#destroyed = true;
     await Promise.all([...this.children].map((c) => stopChild(c, 2000)));
-    await run(['ip', 'netns', 'del', this.name], { allowFailure: true });
+    await runCommand(['ip', 'netns', 'del', this.name], { allowFailure: true });
     live.delete(this);
   }
 }
@@ -248,9 +203,9 @@ export interface VethEnd {
  */
 export async function createVethPair(a: VethEnd, b: VethEnd): Promise<void> {
   const nsArg = (e: VethEnd): string[] => (e.ns ? ['netns', e.ns.name] : []);
-  await run(['ip', 'link', 'add', a.name, ...nsArg(a), 'type', 'veth', 'peer', 'name', b.name, ...nsArg(b)]);
+  await runCommand(['ip', 'link', 'add', a.name, ...nsArg(a), 'type', 'veth', 'peer', 'name', b.name, ...nsArg(b)]);
   for (const end of [a, b]) {
-    const ip = (...args: string[]): Promise<unknown> => (end.ns ? end.ns.ip(...args) : run(['ip', ...args]));
+    const ip = (...args: string[]): Promise<unknown> => (end.ns ? end.ns.ip(...args) : runCommand(['ip', ...args]));
     if (end.mtu !== undefined) await ip('link', 'set', end.name, 'mtu', String(end.mtu));
     for (const addr of end.addresses ?? []) {
       await ip('addr', 'add', addr, 'dev', end.name, ...(addr.includes(':') ? ['nodad'] : []));

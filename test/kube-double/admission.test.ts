@@ -1,9 +1,10 @@
 // Admission webhooks as kube-apiserver calls them, observed from a real HTTPS webhook server.
 import test from 'ava';
-import { createServer, type AddressInfo } from 'node:net';
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { kubeConfigFor } from './clients.js';
-import { createCertificateAuthority, startKubeDouble, type KubeDouble, type KubeObject } from './index.js';
+import { createCertificateAuthority } from '../../certs/dev-pki.js';
+import { freePort } from '../helpers/free-port.js';
+import { startKubeDouble, type KubeDouble, type KubeObject } from './index.js';
 import { kubectl } from './kubectl.js';
 import { startWebhookServer, type AdmissionRequest, type TestWebhookServer, type WebhookVerdict } from './webhook-server.js';
 
@@ -93,15 +94,6 @@ const spiOf = (obj: KubeObject | null): number => {
   const data = obj?.data as Record<string, string> | undefined;
   return (JSON.parse(Buffer.from(data?.ipSec ?? 'e30=', 'base64').toString()) as { spi?: number }).spi ?? 0;
 };
-
-/** A port nothing listens on any more. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function failure(p: Promise<unknown>): Promise<{ code: number; message: string; reason?: string }> {
   const err: unknown = await p.then(() => undefined, (e: unknown) => e);
@@ -214,7 +206,7 @@ test.serial('timeoutSeconds bounds the call', async (t) => {
 });
 
 test.serial('the serving certificate must chain to caBundle and name <svc>.<ns>.svc', async (t) => {
-  const otherCa = Buffer.from(createCertificateAuthority('other').certPem).toString('base64');
+  const otherCa = Buffer.from(createCertificateAuthority({ commonName: 'other' }).certPem).toString('base64');
   await configure('Validating', 'tls', [{ name: 'tls.kmesh.net', path: '/tls', caBundle: otherCa }]);
   const untrusted = await failure(core.createNamespacedSecret({ namespace: 'adm', body: { metadata: { name: 'tls-1' } } }));
   t.regex(untrusted.message, /tls: failed to verify certificate: x509: certificate signed by unknown authority$/);

@@ -2,22 +2,15 @@
 // SANs (node plugins in other network namespaces), and suspend/resume as an API outage.
 import test from 'ava';
 import { connect, checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { createServer, type AddressInfo } from 'node:net';
 import { CoreV1Api, CustomObjectsApi, makeInformer, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import { KNI_GROUP, KNI_KIND, KNI_PLURAL, KNI_VERSION } from '../../core/constants.js';
+import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
 import { kubeConfigFor, rawRequest } from './clients.js';
 import { startKubeDouble, type KubeObject } from './index.js';
 import { kubectl } from './kubectl.js';
 
 const NS = 'kmesh-system';
-
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function peerCertificate(host: string, port: number, ca: string): Promise<PeerCertificate> {
   return new Promise((resolve, reject) => {
@@ -81,9 +74,7 @@ test('suspend drops and refuses connections; after resume an informer catches up
     }, 50);
   });
   const until = async (what: () => boolean): Promise<void> => {
-    const end = Date.now() + 5000;
-    while (!what() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-    if (!what()) throw new Error(`timed out; events: ${events.join(', ')}; errors: ${errors}`);
+    if (!(await eventually(what, { intervalMs: 10 }))) throw new Error(`timed out; events: ${events.join(', ')}; errors: ${errors}`);
   };
   try {
     await informer.start();

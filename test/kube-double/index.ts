@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { createCertificateAuthority, issueServingCertificate } from '../../certs/dev-pki.js';
 import { WebhookAdmission } from './admission.js';
 import type { Authorizer } from './auth.js';
 import type { ServerVersion } from './discovery.js';
 import { GarbageCollector } from './garbage-collector.js';
 import { kubeconfigYaml } from './kubeconfig.js';
-import { createCertificateAuthority } from './pki.js';
 import { Registry } from './registry.js';
 import { ResourceTable } from './resource-table.js';
 import type { ResourceType } from './resource-type.js';
@@ -32,7 +32,6 @@ export { KubeDoubleStore } from './store-api.js';
 export type { ServiceRef, ServiceResolver, ServiceTarget } from './service-map.js';
 export type { KubeObject, ObjectMeta, UserInfo } from './types.js';
 export { customResource, defineResource, type ResourceType } from './resource-type.js';
-export { createCertificateAuthority, type CertificateAndKey, type CertificateAuthority, type IssueOptions } from './pki.js';
 
 /** Namespaces every cluster has. */
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
@@ -162,8 +161,8 @@ function addressing(options: KubeDoubleOptions): { host: string; advertise: stri
 /** Starts a kube-apiserver double on https://127.0.0.1:<random port> (see `host`, `port`). */
 export async function startKubeDouble(options: KubeDoubleOptions = {}): Promise<KubeDouble> {
   const where = addressing(options);
-  const ca = createCertificateAuthority('kube-double-ca');
-  const serving = ca.issue({ commonName: 'kube-apiserver', dnsNames: where.dnsNames, ipAddresses: where.ipAddresses });
+  const ca = createCertificateAuthority({ commonName: 'kube-double-ca', days: 30 });
+  const serving = issueServingCertificate(ca, { commonName: 'kube-apiserver', dnsNames: where.dnsNames, ipAddresses: where.ipAddresses, days: 30 });
   const users = options.users ?? defaultUsers();
   const tokens = new Map(Object.entries(users));
   const usernames = [...tokens.values()].map((u) => u.username);

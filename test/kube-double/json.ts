@@ -1,11 +1,9 @@
 /** Small JSON helpers; the double keeps objects as plain data so copies must be deep. */
 
 import { isDeepStrictEqual } from 'node:util';
-import type { JsonObject } from './types.js';
+import { isRecord } from '../../core/json-value.js';
 
-export function isRecord(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export { isRecord };
 
 /** Deep copy through JSON so stored objects can never alias caller data (and drop `undefined`). */
 export function clone<T>(value: T): T {

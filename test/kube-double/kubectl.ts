@@ -3,15 +3,13 @@
  * temp dir) so runs never touch ~/.kube and never see another server's cached discovery.
  */
 
-import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
+import { runCommand } from '../../nodeplugin/command.js';
+import type { CommandResult } from '../../nodeplugin/command.js';
 import type { KubeDouble } from './index.js';
 
-export interface KubectlResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** kubectl's exit status and output; a failed run resolves too (tests assert on the code). */
+export type KubectlResult = CommandResult;
 
 export interface KubectlOptions {
   /** Username whose kubeconfig to use (default: the double's first user). */
@@ -29,16 +27,10 @@ export function kubectlBinary(): string {
 export function kubectl(double: Pick<KubeDouble, 'kubeconfigPath'>, args: readonly string[], options: KubectlOptions = {}): Promise<KubectlResult> {
   const kubeconfig = double.kubeconfigPath(options.user);
   const env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dirname(kubeconfig), 'kubectl-cache') };
-  return new Promise((resolve, reject) => {
-    const child = spawn(kubectlBinary(), args, { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 15_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      resolve({ code: code ?? (signal === null ? -1 : 128), stdout, stderr });
-    });
-    child.stdin.end(options.input ?? '');
+  return runCommand([kubectlBinary(), ...args], {
+    env,
+    allowFailure: true,
+    timeoutMs: options.timeoutMs ?? 15_000,
+    ...(options.input === undefined ? {} : { input: options.input }),
   });
 }

@@ -2,6 +2,7 @@
 // spec.nodeName), selector transitions, the status subresource, immutability, kubectl tables.
 import test from 'ava';
 import { CoreV1Api, ListWatch, PatchStrategy, Watch, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { eventually } from '../helpers/eventually.js';
 import { apiFailure } from './api-failure.js';
 import { kubeConfigFor } from './clients.js';
 import { startKubeDouble, type KubeDouble } from './index.js';
@@ -43,11 +44,7 @@ const setPhase = (name: string, phase: string, namespace = 'apps') =>
   core.patchNamespacedPodStatus({ name, namespace, body: { status: { phase, podIP: '10.244.1.7', podIPs: [{ ip: '10.244.1.7' }] } } }, merge);
 
 async function until(what: () => boolean, label: () => string): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!what()) {
-    if (Date.now() > end) throw new Error(`timed out: ${label()}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  if (!(await eventually(what, { intervalMs: 10 }))) throw new Error(`timed out: ${label()}`);
 }
 
 test.serial('an informer on spec.nodeName sees its node\'s pods come, change and go, and nothing else', async (t) => {

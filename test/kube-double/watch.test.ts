@@ -1,6 +1,7 @@
 // WATCH semantics through client-node's Watch and informer against the double.
 import test from 'ava';
 import { CoreV1Api, makeInformer, Watch, type V1Secret } from '@kubernetes/client-node';
+import { eventually } from '../helpers/eventually.js';
 import { kubeConfigFor } from './clients.js';
 import { startKubeDouble, type KubeDouble } from './index.js';
 
@@ -121,15 +122,9 @@ test.serial('informer sees add, update and delete, and relists after 410', async
   const kc = kubeConfigFor(double);
   const informer = makeInformer(kc, '/api/v1/namespaces/w6/secrets', () => core.listNamespacedSecret({ namespace: 'w6' }));
   const events: string[] = [];
-  const waitFor = (entry: string): Promise<void> => new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = (): void => {
-      if (events.includes(entry)) resolve();
-      else if (Date.now() - started > 5000) reject(new Error(`timed out waiting for ${entry}; saw ${events.join(', ')}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
+  const waitFor = async (entry: string): Promise<void> => {
+    if (!(await eventually(() => events.includes(entry), { intervalMs: 10 }))) throw new Error(`timed out waiting for ${entry}; saw ${events.join(', ')}`);
+  };
   informer.on('add', (s) => events.push(`add ${s.metadata?.name ?? ''}`));
   informer.on('update', (s) => events.push(`update ${s.metadata?.name ?? ''} ${Object.keys(s.data ?? {}).join(',')}`));
   informer.on('delete', (s) => events.push(`delete ${s.metadata?.name ?? ''}`));

@@ -6,7 +6,7 @@
 
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createCertificateAuthority, type CertificateAuthority } from './pki.js';
+import { createCertificateAuthority, issueServingCertificate, type CertificateAuthority } from '../../certs/dev-pki.js';
 import type { JsonObject, KubeObject } from './types.js';
 
 /** The `request` of an AdmissionReview as the double (or a real apiserver) sends it. */
@@ -78,8 +78,8 @@ function reviewResponse(uid: string, verdict: WebhookVerdict): JsonObject {
 }
 
 export async function startWebhookServer(options: WebhookServerOptions): Promise<TestWebhookServer> {
-  const ca = options.ca ?? createCertificateAuthority('test-webhook-ca');
-  const serving = ca.issue({ commonName: 'test-webhook', dnsNames: options.dnsNames ?? [], ipAddresses: ['127.0.0.1'] });
+  const ca = options.ca ?? createCertificateAuthority({ commonName: 'test-webhook-ca', days: 30 });
+  const serving = issueServingCertificate(ca, { commonName: 'test-webhook', dnsNames: options.dnsNames ?? [], ipAddresses: ['127.0.0.1'], days: 30 });
   let handler = options.handler;
   const received: ReceivedReview[] = [];
   const server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {

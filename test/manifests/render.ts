@@ -2,17 +2,15 @@
  * Renders manifests/ the way operators install it: the real `kubectl kustomize`, on the
  * package's own manifests/ directory, parsed as YAML 1.1 like the API server reads it.
  */
-import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
+import { runCommand } from '../../nodeplugin/command.js';
 import { MANIFESTS_DIR } from '../../webhook/configurations.js';
 import { kubectlBinary } from '../kube-double/kubectl.js';
 
-const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 export interface KubeObject {
@@ -23,7 +21,7 @@ export interface KubeObject {
 }
 
 export async function kustomize(dir: string): Promise<KubeObject[]> {
-  const { stdout } = await run(kubectlBinary(), ['kustomize', dir], { maxBuffer: 16 << 20 });
+  const { stdout } = await runCommand([kubectlBinary(), 'kustomize', dir]);
   return parseAllDocuments(stdout, { version: '1.1' }).map((doc) => {
     if (doc.errors.length > 0) throw new Error(`kubectl kustomize ${dir}: ${doc.errors.map((e) => e.message).join('; ')}`);
     return doc.toJS() as KubeObject;
@@ -56,7 +54,7 @@ export async function renderAll(): Promise<Renders> {
     const copy = join(tmp, 'manifests');
     await cp(MANIFESTS_DIR, copy, { recursive: true });
     const tlsDir = join(copy, 'overlays', 'without-cert-manager', 'tls');
-    const { stdout } = await run(process.execPath, [CLI, 'certs', '--out', tlsDir, '--write-ca-key']);
+    const { stdout } = await runCommand([process.execPath, CLI, 'certs', '--out', tlsDir, '--write-ca-key']);
     const componentsOverlay = join(tmp, 'operator');
     await writeOverlay(componentsOverlay, copy);
     const [dflt, withoutCertManager, withComponents, uninstall] = await Promise.all([

@@ -15,7 +15,7 @@ import { generateStampKey } from '../../certs/stamp-keygen.js';
 import type { IpsecKey } from '../../core/secret.js';
 import { importStampSigningKey, signStamp } from '../../core/stamp.js';
 import { CLI, MANAGED_NAMESPACE, PLAIN_NAMESPACE, type NodeHandle, PluginCluster } from '../cluster/plugin-cluster.js';
-import { run } from '../helpers/netns.js';
+import { runCommand } from '../../nodeplugin/command.js';
 import { ownedPolicies, ownedStates, pinnedMaps, programsOn } from '../cluster/kernel-view.js';
 import { useNetns } from '../helpers/netns.js';
 
@@ -41,7 +41,7 @@ async function withLogs<T>(t: { context: { cluster: PluginCluster }; log: (...v:
   }
 }
 
-const runCli = (args: string[]) => run([process.execPath, CLI, ...args], { allowFailure: true });
+const runCli = (args: string[]) => runCommand([process.execPath, CLI, ...args], { allowFailure: true });
 
 const byName = (c: PluginCluster, name: string): NodeHandle => {
   const n = c.nodes.find((x) => x.name === name);
@@ -135,6 +135,10 @@ test.serial('a resync with nothing new makes zero kernel writes; only resyncs re
     t.deepEqual(run?.kernelWrites, { xfrm: 0, map: 0, tc: 0 }, `${n.name}: ${JSON.stringify(run)}`);
     t.deepEqual(run?.kernelReads, { xfrmDumps: 2, mapReads: 2 }, `${n.name}: the resync dumps states and policies and reads both maps`);
     t.is(run?.sync?.installed, 0);
+    const metrics = await cluster.metricsOf(n);
+    const sum = Number(/kmesh_ipsec_node_reconcile_duration_seconds_sum (\S+)/.exec(metrics)?.[1]);
+    const count = Number(/kmesh_ipsec_node_reconcile_duration_seconds_count (\S+)/.exec(metrics)?.[1]);
+    t.log(`${n.name}: no-change resync ${run?.durationMs ?? '?'} ms; ${count} reconciles, mean ${((sum / count) * 1000).toFixed(1)} ms`);
   }
   // An event that changes nothing for the kernel: a label on a Namespace without managed pods.
   // Touched again until each node ran for it alone (not merged into a resync).

@@ -10,7 +10,8 @@ import type { TestFn } from 'ava';
 import { type PeerNode, type Plan, plan } from '../../core/plan.js';
 import type { IpsecKey } from '../../core/secret.js';
 import { mountBpffs, type Bpffs } from '../bpf/helpers.js';
-import { NetnsWorker, createVethPair, run, useNetns, type Netns } from '../helpers/netns.js';
+import { runCommand } from '../../nodeplugin/command.js';
+import { NetnsWorker, createVethPair, useNetns, type Netns } from '../helpers/netns.js';
 import type { NodeWorkerApi } from '../vm/node-worker.js';
 
 interface Ctx { ns: Netns; bpffs: Bpffs; pinDir: string }
@@ -44,7 +45,7 @@ test.after.always(async (t) => {
 });
 
 const ourPolicies = async (ns: Netns) => (await ns.exec(['ip', 'xfrm', 'policy', 'list'])).stdout.split(/\n(?=src )/).filter((b) => b.includes('reqid 27501 ')).map((b) => b.trim());
-const lpmEntries = async (pinDir: string) => JSON.parse((await run(['bpftool', '-j', 'map', 'dump', 'pinned', `${pinDir}/kmi_peer_cidrs`])).stdout) as unknown[];
+const lpmEntries = async (pinDir: string) => JSON.parse((await runCommand(['bpftool', '-j', 'map', 'dump', 'pinned', `${pinDir}/kmi_peer_cidrs`])).stdout) as unknown[];
 
 test.serial('install, repeat (no change), restart (adopted, no change), peer leaves, key gone; foreign policy untouched', async (t) => {
   const { ns, pinDir } = t.context;

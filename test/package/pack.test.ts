@@ -8,7 +8,6 @@
  */
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, mkdtemp, open, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { parse } from 'yaml';
+import { runCommand, type CommandResult } from '../../nodeplugin/command.js';
 
 interface Ctx {
   readonly tmp: string;
@@ -30,26 +30,20 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Build output and local state, never part of what `npm pack` starts from. */
 const NOT_COPIED = new Set(['node_modules', 'dist', '.git', '.vm-cache', join('bpf', 'build')]);
 
-interface Run { readonly code: number; readonly stdout: string; readonly stderr: string }
-
-function run(cmd: string, args: readonly string[], cwd: string): Promise<Run> {
+function run(cmd: string, args: readonly string[], cwd: string): Promise<CommandResult> {
   // Child npm must see its own directory as the project, not the one `npm test` runs in.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_(package|lifecycle|config_local_prefix)/i.test(k)));
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, env, timeout: 240_000, maxBuffer: 16 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr: err !== null && typeof err.code !== 'number' ? `${stderr}${err.message}` : stderr });
-    });
-  });
+  return runCommand([cmd, ...args], { cwd, env, timeoutMs: 240_000, allowFailure: true });
 }
 
 async function mustRun(cmd: string, args: readonly string[], cwd: string): Promise<string> {
   const r = await run(cmd, args, cwd);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited with ${r.code}:\n${r.stderr}\n${r.stdout}`);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited with ${String(r.code)}:\n${r.stderr}\n${r.stdout}`);
   return r.stdout;
 }
 
 /** Runs an ES module from the app directory, so bare imports resolve as in a user's project. */
-function runModule(app: string, source: string): Promise<Run> {
+function runModule(app: string, source: string): Promise<CommandResult> {
   return run(process.execPath, ['--input-type=module', '-e', source], app);
 }
 

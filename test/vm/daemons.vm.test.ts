@@ -14,7 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type NodeHandle, type PodHandle, CLI, PluginCluster } from '../cluster/plugin-cluster.js';
 import { captureWire, packetsBetween } from '../cluster/wire-capture.js';
 import { ownedStates } from '../cluster/kernel-view.js';
-import { NetnsWorker, run, useNetns } from '../helpers/netns.js';
+import { runCommand } from '../../nodeplugin/command.js';
+import { NetnsWorker, useNetns } from '../helpers/netns.js';
 import type { PodWorkerApi } from './pod-worker.js';
 
 interface Ctx { cluster: PluginCluster; workers: Map<PodHandle, NetnsWorker<PodWorkerApi>> }
@@ -60,7 +61,7 @@ async function withLogs<T>(t: { context: Ctx; log: (...v: unknown[]) => void }, 
 
 /** `kmesh-ipsec secret create` as an operator runs it, through the API and the webhook. */
 async function secretCreate(cluster: PluginCluster): Promise<number> {
-  const r = await run([process.execPath, CLI, '--kubeconfig', cluster.double.kubeconfigPath('cluster-admin'), 'secret', 'create', '-o', 'json'], { allowFailure: true, timeoutMs: 120_000 });
+  const r = await runCommand([process.execPath, CLI, '--kubeconfig', cluster.double.kubeconfigPath('cluster-admin'), 'secret', 'create', '-o', 'json'], { allowFailure: true, timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`secret create failed (${r.code}): ${r.stderr}${r.stdout}`);
   return (JSON.parse(r.stdout) as { nextSpi: number }).nextSpi;
 }

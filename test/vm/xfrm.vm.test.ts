@@ -11,6 +11,7 @@ import type { TestFn } from 'ava';
 import { DECRYPTED_MARK, MARK_MASK, OWNED_REQID, inboundStateMark } from '../../core/marks.js';
 import { XfrmError } from '../../nodeplugin/xfrm/index.js';
 import type { XfrmChange, XfrmStateInfo } from '../../nodeplugin/xfrm/index.js';
+import { eventually } from '../helpers/eventually.js';
 import { createVethPair, useNetns } from '../helpers/netns.js';
 import type { Netns } from '../helpers/netns.js';
 import { parseIpXfrmStates } from '../xfrm/iproute.js';
@@ -117,13 +118,11 @@ for (const family of [4, 6] as const) {
 
     // The last segments (FIN/ACK) may still be in flight: wait until both ends agree.
     let after = { a: await a.x.dumpStates(), b: await b.x.dumpStates() };
-    for (let i = 0; i < 20; i++) {
-      const settled = stateOf(after.a, n.nodeA, n.nodeB).current.packets === stateOf(after.b, n.nodeA, n.nodeB).current.packets
-        && stateOf(after.b, n.nodeB, n.nodeA).current.packets === stateOf(after.a, n.nodeB, n.nodeA).current.packets;
-      if (settled) break;
-      await new Promise((r) => setTimeout(r, 250));
+    await eventually(async () => {
       after = { a: await a.x.dumpStates(), b: await b.x.dumpStates() };
-    }
+      return stateOf(after.a, n.nodeA, n.nodeB).current.packets === stateOf(after.b, n.nodeA, n.nodeB).current.packets
+        && stateOf(after.b, n.nodeB, n.nodeA).current.packets === stateOf(after.a, n.nodeB, n.nodeA).current.packets;
+    }, { timeoutMs: 5000, intervalMs: 250 });
     const outA = stateOf(after.a, n.nodeA, n.nodeB);
     const inB = stateOf(after.b, n.nodeA, n.nodeB);
     const outB = stateOf(after.b, n.nodeB, n.nodeA);

@@ -9,14 +9,14 @@ import { rename, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCertificateAuthority } from '../kube-double/pki.js';
+import { createCertificateAuthority, issueClientCertificate } from '../../certs/dev-pki.js';
 import { type TestWebhook, httpsCall, ipsecSecret, ipsecValue, kni, kniReview, kniSpec, NODE_A, responseOf, secretReview, startWebhook } from './helpers.js';
 
-const apiServerCa = createCertificateAuthority('kmesh-ipsec-apiserver-client-ca');
-const apiServer = apiServerCa.issue({ commonName: 'kmesh-ipsec-apiserver', usage: 'client' });
-const otherCa = createCertificateAuthority('someone-else');
-const stranger = otherCa.issue({ commonName: 'kmesh-ipsec-apiserver', usage: 'client' });
-const wrongName = apiServerCa.issue({ commonName: 'system:node:node-a', usage: 'client' });
+const apiServerCa = createCertificateAuthority({ commonName: 'kmesh-ipsec-apiserver-client-ca' });
+const apiServer = issueClientCertificate(apiServerCa, { commonName: 'kmesh-ipsec-apiserver' });
+const otherCa = createCertificateAuthority({ commonName: 'someone-else' });
+const stranger = issueClientCertificate(otherCa, { commonName: 'kmesh-ipsec-apiserver' });
+const wrongName = issueClientCertificate(apiServerCa, { commonName: 'system:node:node-a' });
 
 let open: TestWebhook;
 let guarded: TestWebhook;
@@ -87,8 +87,8 @@ test('--client-name: a certificate of the right CA but for another name is refus
 });
 
 test('the client CA file is re-read when it changes: a new CA replaces the old one for new connections', async (t) => {
-  const nextCa = createCertificateAuthority('kmesh-ipsec-apiserver-client-ca-2');
-  const nextClient = nextCa.issue({ commonName: 'kmesh-ipsec-apiserver', usage: 'client' });
+  const nextCa = createCertificateAuthority({ commonName: 'kmesh-ipsec-apiserver-client-ca-2' });
+  const nextClient = issueClientCertificate(nextCa, { commonName: 'kmesh-ipsec-apiserver' });
   t.is((await call(reloading, '/validate', review(), nextClient)).status, 401);
   const file = join(reloading.dir, 'client-ca.crt');
   await writeFile(`${file}.tmp`, 'not a certificate');

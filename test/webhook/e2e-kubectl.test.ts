@@ -23,7 +23,9 @@ import { importStampJwks, verifyStamp } from '../../core/stamp.js';
 import { WebhookNames, loadWebhookConfigurations } from '../../webhook/configurations.js';
 import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
 import { kubectl } from '../kube-double/kubectl.js';
-import { httpsCall, freePort } from './helpers.js';
+import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/free-port.js';
+import { httpsCall } from './helpers.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
 const ADMIN = 'cluster-admin';
@@ -86,12 +88,12 @@ test.before(async () => {
 
   // Ready = serving and the KmeshNodeInfo informer has listed (through the double).
   const agent = new Agent({ ca: pki.ca.certPem, servername: 'kmesh-ipsec-webhook.kmesh-system.svc' });
-  for (let i = 0; i < 100; i++) {
+  const ready = await eventually(async () => {
     const r = await httpsCall(`https://127.0.0.1:${webhookPort}`, '/readyz', undefined, agent, { method: 'GET' }).catch(() => undefined);
-    if (r?.status === 200) break;
-    await new Promise((res) => setTimeout(res, 100));
-  }
+    return r?.status === 200;
+  }, { timeoutMs: 15_000, intervalMs: 100 });
   agent.destroy();
+  if (!ready) throw new Error(`the webhook did not become ready within 15 s; its log:\n${logs}`);
 
   // The configurations exactly as manifests/ ships them, with the dev CA as caBundle.
   const configs = (await loadWebhookConfigurations({ caBundle: caBundle(pki.ca) })).map((c) => stringify(c)).join('---\n');

@@ -3,7 +3,6 @@
  * own dev PKI, a generated stamp key, a fixed cluster view standing in for the API server), an
  * HTTPS client that trusts only that CA, and builders for AdmissionReviews and objects.
  */
-import { createServer } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
@@ -284,16 +283,4 @@ export function responseOf(result: HttpResult): ReviewResponse {
 export function decodePatch(response: ReviewResponse): { op: string; path: string; value?: unknown }[] {
   if (response.patch === undefined) return [];
   return JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as { op: string; path: string; value?: unknown }[];
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1 (for servers started in a child process). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }

@@ -7,6 +7,7 @@
 import test from 'ava';
 import { pino } from 'pino';
 import { KubeClusterView, nodeFactsOnly } from '../../webhook/kube-cluster-view.js';
+import { eventually } from '../helpers/eventually.js';
 import { kubeConfigFor } from '../kube-double/clients.js';
 import { type KubeDouble, startKubeDouble } from '../kube-double/index.js';
 
@@ -45,37 +46,28 @@ test.after.always(async () => {
   await double.close();
 });
 
-async function until(what: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (what()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return what();
-}
-
 const spis = (): number[] => {
   const n = view.nodeInfos();
   return n.synced ? n.value.map((i) => i.spi ?? -1).sort((a, b) => a - b) : [];
 };
 
 test.serial('syncs from a list, then follows the watch', async (t) => {
-  t.true(await until(() => view.ready()));
+  t.true(await eventually(() => view.ready()));
   t.deepEqual(spis(), [2]);
   await double.store.put(kni('node-b', 5, '10.0.0.2'));
-  t.true(await until(() => spis().join() === '2,5'), `saw ${spis().join()}`);
+  t.true(await eventually(() => spis().join() === '2,5'), `saw ${spis().join()}`);
   await double.store.delete('kmeshnodeinfos.kmesh.net', 'kmesh-system', 'node-b');
-  t.true(await until(() => spis().join() === '2'));
+  t.true(await eventually(() => spis().join() === '2'));
 });
 
 test.serial('dropped watches and compacted history (410 → relist) lose nothing', async (t) => {
   double.closeWatches();
   await double.store.put(kni('node-c', 7, '10.0.0.3'));
-  t.true(await until(() => spis().join() === '2,7'));
+  t.true(await eventually(() => spis().join() === '2,7'));
   double.compactHistory();
   await double.store.delete('kmeshnodeinfos.kmesh.net', 'kmesh-system', 'node-c');
   double.closeWatches();
-  t.true(await until(() => spis().join() === '2'), `saw ${spis().join()}`);
+  t.true(await eventually(() => spis().join() === '2'), `saw ${spis().join()}`);
 });
 
 test.serial('stays synced across periodic relists', async (t) => {
@@ -92,14 +84,14 @@ test.serial('stays synced across periodic relists', async (t) => {
 test.serial('while the API refuses the informer, it reports not synced (fail closed), then recovers', async (t) => {
   access.allowed = false;
   double.closeWatches();
-  t.true(await until(() => !view.ready()), 'lost sync');
+  t.true(await eventually(() => !view.ready()), 'lost sync');
   const state = view.nodeInfos();
   t.false(state.synced);
   if (!state.synced) t.regex(state.reason, /the KmeshNodeInfo watch failed \(HTTP 403\); reconnecting/);
   const facts = await view.nodeFacts('node-z', 2000);
   t.false(facts.synced, 'a Node the cache does not hold is read with a GET, which the API refuses');
   access.allowed = true;
-  t.true(await until(() => view.ready()), 'recovered');
+  t.true(await eventually(() => view.ready()), 'recovered');
   t.deepEqual(spis(), [2]);
 });
 
@@ -110,8 +102,8 @@ const nodeObject = (name: string, ip: string) => ({
 });
 
 test.serial('Node facts come from the Node cache, InternalIPs and pod CIDRs only, without a request; it follows changes', async (t) => {
-  t.true(await until(() => view.ready()));
-  t.true(await until(() => view.nodeFactsCached('node-a') !== undefined), 'the Node cache synced');
+  t.true(await eventually(() => view.ready()));
+  t.true(await eventually(() => view.nodeFactsCached('node-a') !== undefined), 'the Node cache synced');
   const gets = nodeGets.length;
   for (let i = 0; i < 20; i++) {
     const facts = await view.nodeFacts('node-a', 2000);
@@ -119,9 +111,9 @@ test.serial('Node facts come from the Node cache, InternalIPs and pod CIDRs only
   }
   t.is(nodeGets.length, gets, '20 admissions, no Node GET');
   await double.store.put(nodeObject('node-n', '10.0.0.9'));
-  t.true(await until(() => nodeGets.length === gets && JSON.stringify(view.nodeFactsCached('node-n')) === JSON.stringify({ name: 'node-n', internalIPs: ['10.0.0.9'], podCIDRs: ['10.244.9.0/24'] })), 'a new Node arrives through the watch');
+  t.true(await eventually(() => nodeGets.length === gets && JSON.stringify(view.nodeFactsCached('node-n')) === JSON.stringify({ name: 'node-n', internalIPs: ['10.0.0.9'], podCIDRs: ['10.244.9.0/24'] })), 'a new Node arrives through the watch');
   await double.store.put(nodeObject('node-n', '10.0.0.10'));
-  t.true(await until(() => view.nodeFactsCached('node-n')?.internalIPs[0] === '10.0.0.10'), 'and so do its changes');
+  t.true(await eventually(() => view.nodeFactsCached('node-n')?.internalIPs[0] === '10.0.0.10'), 'and so do its changes');
 });
 
 test.serial('a Node the cache does not hold is read with a GET; a missing Node is undefined', async (t) => {
@@ -135,7 +127,7 @@ test.serial('with get but no list on nodes, every Node is read with a GET', asyn
   const getOnly = new KubeClusterView(kubeConfigFor(double), { logger: pino({ level: 'silent' }), minBackoffMs: 50, maxBackoffMs: 200 });
   getOnly.start();
   try {
-    t.true(await until(() => getOnly.ready()));
+    t.true(await eventually(() => getOnly.ready()));
     const gets = nodeGets.length;
     t.deepEqual(await getOnly.nodeFacts('node-a', 2000), { synced: true, value: { name: 'node-a', internalIPs: ['10.0.0.1'], podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] } });
     t.deepEqual(nodeGets.slice(gets), ['node-a']);

@@ -35,6 +35,7 @@ import {
   startWebhook,
 } from './helpers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from '../helpers/eventually.js';
 
 const pki = makePki();
 let hook: TestWebhook;
@@ -155,9 +156,6 @@ test('stamp keys rotate on file change: new kid signs, old kid verifies during t
   };
   const kidOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as { kid: string }).kid;
   const validates = async (token: string) => responseOf(await call('/validate', kniReview({ object: kni('node-a', kniSpec(NODE_A), { 'kmesh.net/validity': token }), user: nodeAgent('node-a') }))).allowed;
-  const waitFor = async (what: () => boolean) => {
-    for (let i = 0; i < 50 && !what(); i++) await sleep(100);
-  };
   try {
     const old = await stampWith();
     t.is(kidOf(old), k1.kid);
@@ -166,7 +164,7 @@ test('stamp keys rotate on file change: new kid signs, old kid verifies during t
     if (!overlap.ok) return t.fail('jwks');
     await put('jwks.json', overlap.value);
     await put('key.jwk', k2.privateJwk);
-    await waitFor(() => running.stamps.current()?.signer.kid === k2.kid);
+    t.true(await eventually(() => running.stamps.current()?.signer.kid === k2.kid, { intervalMs: 100 }), 'the new signing key was loaded');
     t.is(kidOf(await stampWith()), k2.kid);
     t.true(await validates(old), 'a stamp of the old key still validates during the overlap');
     // A broken key file is refused; the current keys stay.
@@ -176,7 +174,7 @@ test('stamp keys rotate on file change: new kid signs, old kid verifies during t
     // Step 4: drop the old public key.
     await put('key.jwk', k2.privateJwk);
     await put('jwks.json', { keys: [k2.publicJwk] });
-    await waitFor(() => running.stamps.current()?.ring.has(k1.kid) === false);
+    t.true(await eventually(() => running.stamps.current()?.ring.has(k1.kid) === false, { intervalMs: 100 }), 'the old public key was dropped');
     t.false(await validates(old), 'after the overlap the old key is no longer trusted');
     const metrics = await httpsCall(running.server.url, '/metrics', undefined, agent, { method: 'GET' });
     t.regex(metrics.text, /kmesh_ipsec_webhook_file_reloads_total\{what="stamp-keys",result="failure"\} [1-9]/);

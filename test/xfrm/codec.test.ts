@@ -3,10 +3,11 @@
  * ABI; the KERNEL_POLICY_DUMP fixture is a real datagram captured from Linux 6.18.
  */
 import test from 'ava';
-import {
-  decodePolicy, decodeState, encodeAttr, encodeChange, encodeDumpRequest, encodeNlmsg, encodePolicy, encodePolicyId,
-  encodeState, encodeStateId, parseAck, parseAttrs, parseDone, parseNlmsgs,
-} from '../../nodeplugin/xfrm/codec.js';
+import { concatBytes } from '../../nodeplugin/xfrm/bytes.js';
+import { encodeAttr, encodeDatagram, parseAck, parseAttrs, parseDatagram, parseDone } from '../../nodeplugin/xfrm/netlink-frame.js';
+import { decodePolicy, encodePolicy, encodePolicyId } from '../../nodeplugin/xfrm/policy-codec.js';
+import { encodeChange, encodeDumpRequest } from '../../nodeplugin/xfrm/request-codec.js';
+import { decodeState, encodeState, encodeStateId } from '../../nodeplugin/xfrm/state-codec.js';
 import { XfrmError, XfrmTransportError, describeState } from '../../nodeplugin/xfrm/errors.js';
 import { SIZE, XFRMA, XFRM_MSG } from '../../nodeplugin/xfrm/uapi.js';
 import type { XfrmPolicy, XfrmState } from '../../nodeplugin/xfrm/types.js';
@@ -195,10 +196,10 @@ const KERNEL_POLICY_DUMP = bytes(`
 000000006d6b000001000000ffffffffffffffffffffffff0a00100000000000000000000c001500e0000000ffffffff`);
 
 test('decodes a real kernel policy dump datagram', (t) => {
-  const msgs = parseNlmsgs(KERNEL_POLICY_DUMP);
+  const msgs = parseDatagram(KERNEL_POLICY_DUMP);
   t.is(msgs.length, 2);
   t.true(msgs.every((m) => m.type === XFRM_MSG.NEWPOLICY && m.seq === 42 && m.flags === 2 /* MULTI */));
-  const [fwd, out] = msgs.map((m) => decodePolicy(m.payload));
+  const [fwd, out] = msgs.map((m) => decodePolicy(m.data));
   t.deepEqual(fwd, {
     dir: 'fwd', selector: { src: '::/0', dst: 'fd00:1::/64' }, priority: 0, action: 'allow', type: 'main', index: 10,
     socket: false, flags: 0, mark: { value: 0xd0, mask: 0xffffffff },
@@ -211,7 +212,7 @@ test('decodes a real kernel policy dump datagram', (t) => {
   });
   // Our encoding of the decoded policy matches the kernel's bytes except the fields the kernel
   // fills in (curlft, index) and the POLICY_TYPE attribute it adds.
-  const kernel = msgs[1]!.payload;
+  const kernel = msgs[1]!.data;
   const ours = encodePolicy(out!);
   t.is(hex(ours.subarray(0, 120)), hex(kernel.subarray(0, 120)));
   t.is(hex(ours.subarray(152, 156)), hex(kernel.subarray(152, 156)));
@@ -222,19 +223,20 @@ test('decodes a real kernel policy dump datagram', (t) => {
 });
 
 test('netlink framing: header, padding, several messages per datagram', (t) => {
-  const m1 = encodeNlmsg({ type: XFRM_MSG.NEWPOLICY, flags: 5, seq: 7, pid: 99, payload: new Uint8Array([1, 2, 3]) });
-  t.is(m1.length, 20); // 16 + 3, padded to 4
-  t.is(le32(m1, 0), 19);
-  t.is(le16(m1, 4), XFRM_MSG.NEWPOLICY);
-  t.is(le16(m1, 6), 5);
-  t.is(le32(m1, 8), 7);
-  t.is(le32(m1, 12), 99);
-  const m2 = encodeNlmsg({ type: 3, flags: 2, seq: 8, pid: 0, payload: new Uint8Array(4) });
-  const both = new Uint8Array([...m1, ...m2]);
-  const parsed = parseNlmsgs(both);
-  t.deepEqual(parsed.map((m) => [m.type, m.seq, m.payload.length]), [[XFRM_MSG.NEWPOLICY, 7, 3], [3, 8, 4]]);
-  t.throws(() => parseNlmsgs(both.subarray(0, 30)), { instanceOf: XfrmTransportError });
-  t.deepEqual(encodeAttr(1, new Uint8Array([9])), new Uint8Array([5, 0, 1, 0, 9, 0, 0, 0]));
+  const m1 = { type: XFRM_MSG.NEWPOLICY, flags: 5, seq: 7, port: 99, data: new Uint8Array([1, 2, 3]) };
+  const one = encodeDatagram([m1]);
+  t.is(one.length, 20); // 16 + 3, padded to 4
+  t.is(le32(one, 0), 19);
+  t.is(le16(one, 4), XFRM_MSG.NEWPOLICY);
+  t.is(le16(one, 6), 5);
+  t.is(le32(one, 8), 7);
+  t.is(le32(one, 12), 99);
+  const both = encodeDatagram([m1, { type: 3, flags: 2, seq: 8, port: 0, data: new Uint8Array(4) }]);
+  t.is(hex(both.subarray(0, 20)), hex(one));
+  const parsed = parseDatagram(both);
+  t.deepEqual(parsed.map((m) => [m.type, m.seq, m.data.length]), [[XFRM_MSG.NEWPOLICY, 7, 3], [3, 8, 4]]);
+  t.throws(() => parseDatagram(both.subarray(0, 30)), { instanceOf: XfrmTransportError });
+  t.deepEqual(concatBytes(encodeAttr(1, new Uint8Array([9]))), new Uint8Array([5, 0, 1, 0, 9, 0, 0, 0]));
 });
 
 test('acks: success, errno, extended ack message, capped echo', (t) => {
@@ -245,10 +247,10 @@ test('acks: success, errno, extended ack message, capped echo', (t) => {
     b.set(tlvs, 4 + echoed.length);
     return b;
   };
-  const request = encodeNlmsg({ type: XFRM_MSG.NEWSA, flags: 5, seq: 1, pid: 1, payload: new Uint8Array(8) });
+  const request = encodeDatagram([{ type: XFRM_MSG.NEWSA, flags: 5, seq: 1, port: 1, data: new Uint8Array(8) }]);
   t.deepEqual(parseAck(err(0, request.subarray(0, 16)), 0x100), { errno: 0 });
   t.deepEqual(parseAck(err(17, request), 0), { errno: 17 });
-  const msg: Uint8Array = encodeAttr(1, new Uint8Array(Buffer.from('Requested AEAD algorithm not found\0')));
+  const msg = concatBytes(encodeAttr(1, new Uint8Array(Buffer.from('Requested AEAD algorithm not found\0'))));
   t.deepEqual(parseAck(err(38, request, msg), 0x200), { errno: 38, extack: 'Requested AEAD algorithm not found' });
   t.deepEqual(parseAck(err(38, request.subarray(0, 16), msg), 0x300), { errno: 38, extack: 'Requested AEAD algorithm not found' });
   const done = new Uint8Array(4);

@@ -4,13 +4,14 @@
  */
 import '../helpers/require-root.js';
 import test from 'ava';
-import { CommandError, Netns, createVethPair, run, sweepStaleNetns, uniqueName, useNetns } from '../helpers/netns.js';
+import { CommandError, runCommand } from '../../nodeplugin/command.js';
+import { Netns, createVethPair, sweepStaleNetns, uniqueName, useNetns } from '../helpers/netns.js';
 import { RemoteXfrm } from './remote.js';
 
 const netns = useNetns(test);
 
 async function netnsNames(): Promise<string[]> {
-  return (await run(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+  return (await runCommand(['ip', 'netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 }
 
 test('uniqueName fits interface names and differs each call', (t) => {
@@ -29,7 +30,7 @@ test('a namespace is isolated, runs commands, and is gone after destroy', async 
   t.is((await ns.exec(['cat', '/proc/sys/net/ipv6/conf/default/accept_dad'])).stdout.trim(), '0');
   const err = await t.throwsAsync(ns.exec(['ip', 'link', 'show', 'nosuchdev']), { instanceOf: CommandError });
   t.regex(err.message, /nosuchdev/);
-  t.not(err.result.code, 0);
+  t.not(err.code, 0);
   t.is((await ns.exec(['false'], { allowFailure: true })).code, 1);
   await ns.destroy();
   await ns.destroy(); // idempotent
@@ -73,7 +74,7 @@ test('sweepStaleNetns deletes only namespaces of dead helper processes', async (
   }
   const stale = `kmt-stale-${deadPid.toString(36)}-0badc0de`;
   const mine = await Netns.create('alive');
-  await run(['ip', 'netns', 'add', stale]);
+  await runCommand(['ip', 'netns', 'add', stale]);
   try {
     const removed = await sweepStaleNetns();
     t.true(removed.includes(stale));
@@ -81,7 +82,7 @@ test('sweepStaleNetns deletes only namespaces of dead helper processes', async (
     t.false(names.includes(stale));
     t.true(names.includes(mine.name), 'a live process keeps its namespaces');
   } finally {
-    await run(['ip', 'netns', 'del', stale], { allowFailure: true });
+    await runCommand(['ip', 'netns', 'del', stale], { allowFailure: true });
     await mine.destroy();
   }
 });

@@ -1,0 +1,132 @@
+/**
+ * The xfrm structs that states and policies both carry: xfrm_address_t, struct xfrm_selector,
+ * the lifetimes (struct xfrm_lifetime_cfg / xfrm_lifetime_cur) and the XFRMA_MARK attribute
+ * (struct xfrm_mark). Offsets and sizes: uapi.ts.
+ */
+import ipaddr from 'ipaddr.js';
+import { parseCidr, parseIp } from '../../core/ip.js';
+import { LE, view } from './bytes.js';
+import { XfrmTransportError } from './errors.js';
+import { encodeAttr } from './netlink-frame.js';
+import type { NetlinkAttribute } from './netlink-frame.js';
+import { OFF, SIZE, XFRMA, XFRM_INF } from './uapi.js';
+import { afToFamily, checkRange, checkU32, familyToAf } from './xfrm-values.js';
+import type { IpFamily, XfrmLifetimeCurrent, XfrmMark, XfrmSelector } from './types.js';
+
+/** xfrm_address_t bytes of an address of the given family. */
+export function encodeAddress(family: IpFamily, text: string, what = 'address'): Uint8Array {
+  const ip = parseIp(text);
+  if (!ip) throw new TypeError(`${what}: not an IP address: ${JSON.stringify(text)}`);
+  if (ip.family !== family) throw new TypeError(`${what}: ${text} is not an IPv${family} address`);
+  const out = new Uint8Array(SIZE.address);
+  out.set(ip.bytes);
+  return out;
+}
+
+/** Canonical text of the xfrm_address_t at `bytes[0..16)`. */
+export function decodeAddress(family: IpFamily, bytes: Uint8Array): string {
+  const n = family === 4 ? 4 : 16;
+  return ipaddr.fromByteArray(Array.from(bytes.subarray(0, n))).toString();
+}
+
+interface ParsedSelector {
+  family: IpFamily;
+  src: Uint8Array;
+  dst: Uint8Array;
+  srcLen: number;
+  dstLen: number;
+}
+
+function parseSelectorCidrs(sel: XfrmSelector): ParsedSelector {
+  const s = parseCidr(sel.src);
+  const d = parseCidr(sel.dst);
+  if (!s) throw new TypeError(`selector src: not a CIDR: ${JSON.stringify(sel.src)}`);
+  if (!d) throw new TypeError(`selector dst: not a CIDR: ${JSON.stringify(sel.dst)}`);
+  if (s.family !== d.family) throw new TypeError(`selector: ${sel.src} and ${sel.dst} are of different families`);
+  return { family: s.family, src: s.bytes, dst: d.bytes, srcLen: s.prefixLength, dstLen: d.prefixLength };
+}
+
+/** The any-selector of a family. */
+export function anySelector(family: IpFamily): XfrmSelector {
+  return family === 4 ? { src: '0.0.0.0/0', dst: '0.0.0.0/0' } : { src: '::/0', dst: '::/0' };
+}
+
+/** Writes struct xfrm_selector at `off`; returns its family. */
+export function writeSelector(buf: Uint8Array, off: number, sel: XfrmSelector): IpFamily {
+  const p = parseSelectorCidrs(sel);
+  const dv = view(buf);
+  const o = OFF.selector;
+  buf.set(p.dst, off + o.daddr);
+  buf.set(p.src, off + o.saddr);
+  const dport = checkRange('selector dstPort', sel.dstPort ?? 0, 0xffff);
+  const sport = checkRange('selector srcPort', sel.srcPort ?? 0, 0xffff);
+  dv.setUint16(off + o.dport, dport, false);
+  dv.setUint16(off + o.dportMask, dport ? 0xffff : 0, false);
+  dv.setUint16(off + o.sport, sport, false);
+  dv.setUint16(off + o.sportMask, sport ? 0xffff : 0, false);
+  dv.setUint16(off + o.family, familyToAf(p.family), LE);
+  dv.setUint8(off + o.prefixlenD, p.dstLen);
+  dv.setUint8(off + o.prefixlenS, p.srcLen);
+  dv.setUint8(off + o.proto, checkRange('selector proto', sel.proto ?? 0, 255));
+  dv.setInt32(off + o.ifindex, checkRange('selector ifindex', sel.ifindex ?? 0, 0x7fffffff), LE);
+  dv.setUint32(off + o.user, 0, LE);
+  return p.family;
+}
+
+/** Reads struct xfrm_selector at `off`. A selector with family 0 is read as `fallback`. */
+export function readSelector(buf: Uint8Array, off: number, fallback: IpFamily): XfrmSelector {
+  const dv = view(buf);
+  const o = OFF.selector;
+  const af = dv.getUint16(off + o.family, LE);
+  const family = af === 0 ? fallback : afToFamily(af);
+  const sel: { -readonly [K in keyof XfrmSelector]: XfrmSelector[K] } = {
+    src: `${decodeAddress(family, buf.subarray(off + o.saddr))}/${dv.getUint8(off + o.prefixlenS)}`,
+    dst: `${decodeAddress(family, buf.subarray(off + o.daddr))}/${dv.getUint8(off + o.prefixlenD)}`,
+  };
+  const proto = dv.getUint8(off + o.proto);
+  const sport = dv.getUint16(off + o.sport, false) & dv.getUint16(off + o.sportMask, false);
+  const dport = dv.getUint16(off + o.dport, false) & dv.getUint16(off + o.dportMask, false);
+  const ifindex = dv.getInt32(off + o.ifindex, LE);
+  if (proto) sel.proto = proto;
+  if (sport) sel.srcPort = sport;
+  if (dport) sel.dstPort = dport;
+  if (ifindex) sel.ifindex = ifindex;
+  return sel;
+}
+
+/**
+ * struct xfrm_lifetime_cfg for "never expires": the four byte/packet limits are XFRM_INF, the
+ * four time limits 0 (= no timer). XFRM_INF in a time field would be a bug: the kernel's
+ * timers compute `limit + add_time - now` in 64 bits, which wraps to a negative timeout, and
+ * the object hard-expires (is deleted) about a second after it was added.
+ */
+export function writeInfiniteLifetime(buf: Uint8Array, off: number): void {
+  const dv = view(buf);
+  for (let i = 0; i < 4; i++) dv.setBigUint64(off + i * 8, XFRM_INF, LE);
+  for (let i = 4; i < 8; i++) dv.setBigUint64(off + i * 8, 0n, LE);
+}
+
+export function readLifetimeCurrent(buf: Uint8Array, off: number): XfrmLifetimeCurrent {
+  const dv = view(buf);
+  const o = OFF.lifetimeCur;
+  return {
+    bytes: Number(dv.getBigUint64(off + o.bytes, LE)),
+    packets: Number(dv.getBigUint64(off + o.packets, LE)),
+    addTime: Number(dv.getBigUint64(off + o.addTime, LE)),
+    useTime: Number(dv.getBigUint64(off + o.useTime, LE)),
+  };
+}
+
+export function encodeMarkAttr(mark: XfrmMark): Uint8Array[] {
+  const b = new Uint8Array(SIZE.mark);
+  const dv = view(b);
+  dv.setUint32(0, checkU32('mark value', mark.value), LE);
+  dv.setUint32(4, checkU32('mark mask', mark.mask), LE);
+  return encodeAttr(XFRMA.MARK, b);
+}
+
+export function attrMark(a: NetlinkAttribute): XfrmMark {
+  if (a.data.length < SIZE.mark) throw new XfrmTransportError('XFRMA_MARK too short');
+  const dv = view(a.data);
+  return { value: dv.getUint32(0, LE), mask: dv.getUint32(4, LE) };
+}
