@@ -42,8 +42,8 @@ const AGENT = 'system:serviceaccount:kmesh-system:kmesh-ipsec-node';
 /** Serves HTTPS with the webhook's TLS options until killed; prints its port. */
 async function baseline(kind: string): Promise<void> {
   const [cert, key] = [Buffer.from(process.env.BENCH_CERT ?? ''), Buffer.from(process.env.BENCH_KEY ?? '')];
+  // Only the TLS options module: the baseline's memory must not include the webhook's stack.
   const { secureContextOptions } = await import('../webhook/serving-cert.js');
-  const { KEEP_ALIVE_TIMEOUT_MS } = await import('../webhook/server.js');
   const tls = secureContextOptions({ cert, key });
   let server;
   if (kind === 'bare-https') {
@@ -66,7 +66,7 @@ async function baseline(kind: string): Promise<void> {
     });
     server = createHttpsServer(tls, app);
   }
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.keepAliveTimeout = Number(process.env.BENCH_KEEP_ALIVE_MS);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
 }
@@ -157,7 +157,8 @@ async function main(): Promise<void> {
   };
 
   try {
-    const env = { ...process.env, BENCH_CERT: pki.serving.certPem, BENCH_KEY: pki.serving.keyPem, BENCH_NODES: values.nodes };
+    const { KEEP_ALIVE_TIMEOUT_MS } = await import('../webhook/server.js');
+    const env = { ...process.env, BENCH_CERT: pki.serving.certPem, BENCH_KEY: pki.serving.keyPem, BENCH_NODES: values.nodes, BENCH_KEEP_ALIVE_MS: String(KEEP_ALIVE_TIMEOUT_MS) };
     const api = started(spawn(process.execPath, [SELF, 'api'], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
     const { kubeconfig } = await firstJsonLine<{ kubeconfig: string }>(api);
     const servers: Server[] = [];
