@@ -7,20 +7,27 @@
  * /dev/null), connected to the Kubernetes API double with Nodes and KmeshNodeInfos seeded.
  *
  *   npm run bench:webhook -- [--duration 4] [--runs 3] [--nodes 500] [--connections 10]
- *                            [--cases <substring>] [--profile <dir>]
+ *                            [--cases <substring>] [--profile <dir>] [--node-options="<flags>"]
+ *                            [--webhook-output <file>]
  *
- * --profile writes a V8 CPU profile of the webhook process (node --cpu-prof) into <dir>.
+ * --profile writes a V8 CPU profile of the webhook process (node --cpu-prof) into <dir>;
+ * --node-options passes more flags to the webhook's node (e.g. --trace-gc); --webhook-output
+ * keeps its standard output (the log, and what --trace-gc prints) instead of discarding it.
  *
- * Load comes from autocannon over HTTPS with keep-alive: at maximum throughput, then at a
- * steady 200, 500 and 1,000 req/s (latencies are recorded per response, not corrected for
- * coordinated omission). Each figure is the median of `runs` runs; the runs interleave the
- * servers so that load from other processes on the machine hits all of them alike.
+ * Maximum throughput comes from autocannon over HTTPS with keep-alive. The steady 200, 500 and
+ * 1,000 req/s are paced here instead (`paced`): autocannon's rate option lets each connection
+ * send its quota for the second back to back and then wait for the next second, so its "500
+ * req/s" is a burst at full speed every second, and its p99 that of maximum throughput. Paced
+ * requests start evenly spaced (open loop, over keep-alive connections); a latency runs from a
+ * request's start to the end of its answer. Each figure is the median of `runs` runs; the runs
+ * interleave the servers so that load from other processes on the machine hits all of them
+ * alike.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { openSync } from 'node:fs';
-import { createServer as createHttpsServer, request } from 'node:https';
+import { Agent, createServer as createHttpsServer, request } from 'node:https';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,7 +149,7 @@ const RATES = [200, 500, 1000];
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     duration: { type: 'string', default: '4' }, runs: { type: 'string', default: '3' }, nodes: { type: 'string', default: '500' }, connections: { type: 'string', default: '10' },
-    cases: { type: 'string' }, profile: { type: 'string' },
+    cases: { type: 'string' }, profile: { type: 'string' }, 'node-options': { type: 'string' }, 'webhook-output': { type: 'string' },
   } });
   const duration = Number(values.duration), runs = Number(values.runs), connections = Number(values.connections);
   const dir = await mkdtemp(join(tmpdir(), 'kmesh-bench-webhook-'));
@@ -168,9 +175,10 @@ async function main(): Promise<void> {
       servers.push({ name: kind, url: `https://127.0.0.1:${port}`, pid: child.pid ?? 0, child });
     }
     const port = await freePort();
-    const log = openSync('/dev/null', 'w');
+    const log = openSync(values['webhook-output'] ?? '/dev/null', 'w');
     const profile = values.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values.profile];
-    const webhook = started(spawn(process.execPath, [...profile, CLI, 'webhook', '--kubeconfig', kubeconfig, '--host', '127.0.0.1', '--port', String(port),
+    const nodeOptions = values['node-options']?.split(' ').filter((o) => o !== '') ?? [];
+    const webhook = started(spawn(process.execPath, [...profile, ...nodeOptions, CLI, 'webhook', '--kubeconfig', kubeconfig, '--host', '127.0.0.1', '--port', String(port),
       '--tls-cert', tls.tlsCert, '--tls-key', tls.tlsKey, '--stamp-key', join(dir, 'stamp.jwk'), '--privileged-group', 'system:masters', '--shutdown-delay', '0s'], { stdio: ['ignore', log, 'inherit'] }));
     const webhookUrl = `https://127.0.0.1:${port}`;
     await waitReady(`${webhookUrl}/readyz`, pki.ca.certPem);
@@ -207,8 +215,8 @@ async function main(): Promise<void> {
           steady: new Map(),
         };
         for (const rate of RATES) {
-          const r = await load(url, c.body, { connections, duration, rate });
-          sample.steady.set(rate, { rps: r.count / duration, p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99), max: Math.max(...r.latencies) });
+          const r = await paced(url, c.body, { connections, duration, rate, ca: pki.ca.certPem });
+          sample.steady.set(rate, { rps: r.rps, p50: percentile(r.latencies, 50), p99: percentile(r.latencies, 99), max: Math.max(...r.latencies) });
         }
         samples.get(c.name)?.push(sample);
         process.stderr.write(`run ${run + 1}/${runs} ${c.name}: ${fmt(sample.maxRps, 0)} req/s\n`);
@@ -293,14 +301,57 @@ async function buildCases(webhookUrl: string, ca: string): Promise<Case[]> {
   ];
 }
 
-/** autocannon against one URL; latencies (ms) are taken per response. */
-async function load(url: string, body: string, o: { connections: number; duration: number; rate?: number }): Promise<{ count: number; latencies: number[] }> {
+/**
+ * `rate` requests per second for `duration` seconds, each started on its own schedule (every
+ * 1/rate s), whatever happened to the ones before: at most `connections` keep-alive
+ * connections, further requests wait for one. Latencies in ms.
+ */
+async function paced(url: string, body: string, o: { connections: number; duration: number; rate: number; ca: string }): Promise<{ rps: number; latencies: number[] }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: o.connections, ca: o.ca });
+  const total = Math.round(o.rate * o.duration);
+  const periodMs = 1000 / o.rate;
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  const one = (): Promise<void> => new Promise((resolve) => {
+    const started = performance.now();
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        if (res.statusCode === 200) latencies.push(performance.now() - started);
+        else failures.push(`HTTP ${res.statusCode ?? 0}`);
+        resolve();
+      });
+    });
+    req.on('error', (err) => {
+      failures.push(err.message);
+      resolve();
+    });
+    req.end(body);
+  });
+  const pending: Promise<void>[] = [];
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    // Start every request that is due; a late timer starts the missed ones at once.
+    const due = Math.min(total, Math.floor((performance.now() - t0) / periodMs) + 1);
+    for (; sent < due; sent++) pending.push(one());
+    await sleep(Math.max(0, t0 + sent * periodMs - performance.now()));
+  }
+  await Promise.all(pending);
+  // Answered per second until the last answer: below `rate` when the server fell behind.
+  const rps = (latencies.length * 1000) / (performance.now() - t0);
+  agent.destroy();
+  if (failures.length > 0) throw new Error(`${url}: ${failures.length} failed requests, e.g. ${failures[0] ?? ''}`);
+  return { rps, latencies };
+}
+
+/** autocannon against one URL at full speed; latencies (ms) are taken per response. */
+async function load(url: string, body: string, o: { connections: number; duration: number }): Promise<{ count: number; latencies: number[] }> {
   const latencies: number[] = [];
   let count = 0;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({
       url, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: o.connections, duration: o.duration,
-      ...(o.rate === undefined ? {} : { overallRate: o.rate }),
     }, (err: unknown, r: autocannon.Result) => {
       if (err) reject(err instanceof Error ? err : new Error('autocannon failed'));
       else resolve(r);

@@ -13,7 +13,7 @@ import { type KmeshNodeInfo, validateNodeInfo } from '../core/nodeinfo.js';
 import type { FieldError } from '../core/result.js';
 import { jsonPointerToken } from '../core/secret-patch.js';
 import { isRecord } from '../core/json-value.js';
-import { STAMP_FIELD, signStamp, verifyStamp } from '../core/stamp.js';
+import { STAMP_FIELD, StampSignatureCache, type StampKeyRing, signStamp, verifyStamp } from '../core/stamp.js';
 import { type AdmissionRequest, Operation } from './admission-review.js';
 import type { ClusterView } from './cluster-view.js';
 import { type Decision, DenyCause, allow, deny } from './decision.js';
@@ -44,7 +44,7 @@ export async function mutateNodeInfo(req: AdmissionRequest, deps: NodeInfoAdmiss
   const now = deps.now();
   const subject = { nodeName: kni.metadata.name, spec: kni.spec };
   const existing = kni.metadata.annotations?.[VALIDITY_ANNOTATION];
-  const current = await verifyStamp(existing, subject, keys.ring, { now, clockSkewSeconds: deps.stamps.clockSkewSeconds });
+  const current = await verifyStamp(existing, subject, keys.ring, { now, clockSkewSeconds: deps.stamps.clockSkewSeconds, signatures: signaturesFor(keys.ring) });
   // Keeping a fresh stamp of the active key makes reinvocation and no-op updates patch-free;
   // past half-life, any write renews it (the plugin's periodic re-publish relies on that).
   if (current.ok && current.kid === keys.signer.kid && current.claims.exp - now > deps.stamps.ttlSeconds / 2) return allow();
@@ -69,12 +69,22 @@ export async function validateNodeInfoRequest(req: AdmissionRequest, deps: NodeI
   const verified = await verifyStamp(kni.metadata.annotations?.[VALIDITY_ANNOTATION], { nodeName: kni.metadata.name, spec: kni.spec }, keys.ring, {
     now: deps.now(),
     clockSkewSeconds: deps.stamps.clockSkewSeconds,
+    signatures: signaturesFor(keys.ring),
   });
   if (!verified.ok) {
     const hint = 'stamps come from the mutating webhook kmeshnodeinfos.ipsec.kmesh.net (reinvocationPolicy IfNeeded)';
     return deny(DenyCause.Stamp, subject, [{ field: STAMP_FIELD, message: `${verified.message}; ${hint}` }], warnings);
   }
   return allow([], warnings);
+}
+
+/** Signatures verified with each key ring; a reloaded ring starts empty (and the old cache goes with the old ring). */
+const signatureCaches = new WeakMap<StampKeyRing, StampSignatureCache>();
+
+function signaturesFor(ring: StampKeyRing): StampSignatureCache {
+  let cache = signatureCaches.get(ring);
+  if (!cache) signatureCaches.set(ring, (cache = new StampSignatureCache()));
+  return cache;
 }
 
 /** Schema, writer identity and claims: everything both phases must agree on. */
