@@ -302,7 +302,7 @@ export class Planner {
         reuse = false;
       }
       const known = reuse ? previous.get(peer.name) : undefined;
-      const part = known !== undefined && known.id === id && sameSpec(known.spec, peer.spec) ? known.part : planPeer(peer, id, context);
+      const part = known !== undefined && known.id === id && sameNodeSpec(known.spec, peer.spec) ? known.part : planPeer(peer, id, context);
       next.set(peer.name, { spec: peer.spec, id, part });
       return part;
     });
@@ -312,20 +312,22 @@ export class Planner {
 }
 
 function sameContext(a: PlanContext, b: PlanContext): boolean {
-  if (a.local.name !== b.local.name || a.local.bootID !== b.local.bootID || !sameList(a.local.addresses, b.local.addresses)) return false;
+  if (a.local.name !== b.local.name || a.local.bootID !== b.local.bootID || !sameStrings(a.local.addresses, b.local.addresses)) return false;
   if (a.keys.size !== b.keys.size || a.inboundKeys.length !== b.inboundKeys.length) return false;
-  for (const [spi, key] of a.keys) if (!sameKey(key, b.keys.get(spi))) return false;
-  return a.inboundKeys.every((k, i) => sameKey(k, b.inboundKeys[i]));
+  for (const [spi, key] of a.keys) if (!sameIpsecKey(key, b.keys.get(spi))) return false;
+  return a.inboundKeys.every((k, i) => sameIpsecKey(k, b.inboundKeys[i]));
 }
 
-function sameKey(a: IpsecKey, b: IpsecKey | undefined): boolean {
+/** The same key version: the very object, or the same SPI, ICV and key bytes object (there is one algorithm). */
+export function sameIpsecKey(a: IpsecKey, b: IpsecKey | undefined): boolean {
   return b !== undefined && (a === b || (a.spi === b.spi && a.icvBits === b.icvBits && a.aeadKey === b.aeadKey));
 }
 
-function sameSpec(a: KmeshNodeInfoSpec, b: KmeshNodeInfoSpec): boolean {
-  return a === b || (a.spi === b.spi && a.bootID === b.bootID && sameList(a.addresses, b.addresses) && sameList(a.podCIDRS, b.podCIDRS));
+/** The same KmeshNodeInfo spec, field by field. */
+export function sameNodeSpec(a: KmeshNodeInfoSpec, b: KmeshNodeInfoSpec): boolean {
+  return a === b || (a.spi === b.spi && a.bootID === b.bootID && sameStrings(a.addresses, b.addresses) && sameStrings(a.podCIDRS, b.podCIDRS));
 }
 
-function sameList(a: readonly string[], b: readonly string[]): boolean {
+export function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }

@@ -17,11 +17,18 @@ import { markText, noteInstalled, policyKey, slotIndex, slotKey, stateKey } from
 import type { XfrmChange, XfrmPolicy, XfrmPolicyInfo, XfrmState, XfrmStateInfo } from '../xfrm/types.js';
 
 export class KnownTables {
+  /** Goes up whenever what is known changes (a load, a followed change, forgetting). */
+  #version = 0;
   #states: Map<string, XfrmStateInfo> | undefined;
   #slots = new Map<string, XfrmStateInfo[]>();
   #policies: Map<string, XfrmPolicyInfo> | undefined;
   /** Per-socket policies: never ours, never changed by netlink; kept for the diff to skip. */
   #socketPolicies: readonly XfrmPolicyInfo[] = [];
+
+  /** Changes whenever the tables as known change; undefined while nothing is known. */
+  get version(): number | undefined {
+    return this.#states && this.#policies ? this.#version : undefined;
+  }
 
   /** The tables, or undefined when they must be dumped. */
   snapshot(): KernelSnapshot | undefined {
@@ -37,6 +44,7 @@ export class KnownTables {
 
   /** Start over from a dump. */
   load(dump: KernelSnapshot): void {
+    this.#version++;
     const states = new Map<string, XfrmStateInfo>();
     const policies = new Map<string, XfrmPolicyInfo>();
     let ambiguous = false;
@@ -62,6 +70,7 @@ export class KnownTables {
   }
 
   forget(): void {
+    this.#version++;
     this.#states = undefined;
     this.#slots = new Map();
     this.#policies = undefined;
@@ -72,6 +81,7 @@ export class KnownTables {
   follow(changes: readonly XfrmChange[], outcomes: readonly ChangeOutcome[]): void {
     const states = this.#states, policies = this.#policies;
     if (!states || !policies) return;
+    if (changes.length > 0) this.#version++;
     if (outcomes.length !== changes.length) {
       this.forget();
       return;

@@ -92,6 +92,11 @@ export class Reconciler {
     this.#drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
   }
 
+  /** Changes whenever the xfrm tables as this reconciler knows them change; undefined when it knows nothing. */
+  get tablesVersion(): number | undefined {
+    return this.#known.version;
+  }
+
   /**
    * The xfrm tables. `fresh` (the default) dumps them; otherwise what this reconciler knows they
    * hold is returned when it knows (KnownTables), which costs no kernel call.

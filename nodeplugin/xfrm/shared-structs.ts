@@ -23,8 +23,9 @@ export function writeAddress(dv: DataView, off: number, family: IpFamily, text: 
 
 /** Canonical text of the xfrm_address_t at `bytes[0..16)`. */
 export function decodeAddress(family: IpFamily, bytes: Uint8Array): string {
-  const n = family === 4 ? 4 : 16;
-  return ipaddr.fromByteArray(Array.from(bytes.subarray(0, n))).toString();
+  // A dotted quad is its four bytes in decimal; only IPv6 needs ipaddr's RFC 5952 rules.
+  if (family === 4) return `${bytes[0] ?? 0}.${bytes[1] ?? 0}.${bytes[2] ?? 0}.${bytes[3] ?? 0}`;
+  return ipaddr.fromByteArray(Array.from(bytes.subarray(0, 16))).toString();
 }
 
 
