@@ -1,7 +1,8 @@
 /**
  * The node plugin's kernel layer at scale, against baselines measured in the same run:
  *
- * - plan() for P peers, against the 2P SHA-512 key derivations it needs;
+ * - plan() for P peers, against the 2P SHA-512 key derivations it needs, and a Planner (what
+ *   the daemon uses: it derives each pair key once) planning again after one peer rebooted;
  * - N out policies through the netlink adapter in a fresh process, and the encoding alone
  *   (warm), against `ip -batch` of the identical policies (rendered from the same plan);
  * - the BPF maps (LPM trie of pod CIDRs, hash of peer marks) through the adapter, against
@@ -29,7 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { deriveKey } from '../core/derive.js';
-import { type PeerNode, plan } from '../core/plan.js';
+import { type PeerNode, Planner, plan } from '../core/plan.js';
 import type { IpsecKey } from '../core/secret.js';
 import { type NodeBpf, ensureMaps } from '../nodeplugin/bpf/index.js';
 import { LPM_FAMILY_VALUE, MAPS, encodeAddress, encodeCidr, u32Buf } from '../nodeplugin/bpf/layout.js';
@@ -139,15 +140,20 @@ class CountingMaps implements DatapathMapsPort {
 // Sections
 
 function planSection(sizes: readonly number[], runs: number): string[][] {
-  const rows = [['P peers', 'plan() ms', '2P derivations ms', 'ratio']];
+  const rows = [['P peers', 'plan() ms', '2P derivations ms', 'ratio', 'Planner, one peer rebooted ms', 'ratio']];
   for (const p of sizes) {
     const list = peers(p);
     const input = { local, peers: list, keys: KEYS, inboundSpis: [KEY.spi], peerIds: new Map<string, number>() };
     plan(input); // warm the code, not the data
-    const planMs: number[] = [], deriveMs: number[] = [];
+    const planMs: number[] = [], deriveMs: number[] = [], replanMs: number[] = [];
     for (let r = 0; r < runs; r++) {
       const fresh = { ...input, peers: peers(p) };
       planMs.push(timedSync(() => plan(fresh)));
+      // What the daemon runs: a Planner that planned these peers before, after one rebooted.
+      const planner = new Planner();
+      planner.plan(fresh);
+      const rebooted = fresh.peers.map((peer, i) => (i === 0 ? { ...peer, spec: { ...peer.spec, bootID: randomUUID() } } : peer));
+      replanMs.push(timedSync(() => planner.plan({ ...fresh, peers: rebooted })));
       deriveMs.push(timedSync(() => {
         for (const peer of fresh.peers) {
           const a = peer.spec.addresses[0] ?? '';
@@ -156,8 +162,8 @@ function planSection(sizes: readonly number[], runs: number): string[][] {
         }
       }));
     }
-    const pm = median(planMs), dm = median(deriveMs);
-    rows.push([String(p), fmt(pm), fmt(dm), fmt(pm / dm, 2)]);
+    const pm = median(planMs), dm = median(deriveMs), rm = median(replanMs);
+    rows.push([String(p), fmt(pm), fmt(dm), fmt(pm / dm, 2), fmt(rm), fmt(rm / dm, 2)]);
   }
   return rows;
 }
