@@ -1,5 +1,6 @@
 /** The reconciler's ports implemented over the real kernel adapters. */
 import { canonicalIp } from '../core/ip.js';
+import { sameStrings } from '../core/plan.js';
 import type { DiffResult, NodeBpf } from './bpf/index.js';
 import type { ChangeOutcome, DatapathMapsPort, MapsWriteOptions, XfrmPort } from './reconciler/reconciler.js';
 import type { XfrmSocket } from './xfrm/index.js';
@@ -35,6 +36,9 @@ export class BpfMapsPort implements DatapathMapsPort {
   readonly #bpf: NodeBpf;
   #marks: Map<string, number> | undefined;
   #cidrs: Set<string> | undefined;
+  /** The arguments of the last successful writes, as given (before canonical text). */
+  #marksAsked: Map<string, number> | undefined;
+  #cidrsAsked: string[] | undefined;
   #mapReads = 0;
 
   constructor(bpf: NodeBpf) {
@@ -60,9 +64,12 @@ export class BpfMapsPort implements DatapathMapsPort {
   }
 
   #writeMarks(marks: ReadonlyMap<string, number>, options: MapsWriteOptions): number {
+    const known = options.verify === false ? this.#marks : undefined;
+    // Asked for what was written last (the common event between resyncs): nothing to do.
+    if (known && this.#marksAsked && sameEntries(marks, this.#marksAsked)) return 0;
+    this.#marksAsked = undefined;
     // KmeshNodeInfo addresses are hashed as written, but the map wants canonical text.
     const want = new Map([...marks].map(([a, m]) => [canonicalIp(a), m]));
-    const known = options.verify === false ? this.#marks : undefined;
     this.#marks = undefined;
     let r: DiffResult;
     if (known) {
@@ -73,12 +80,15 @@ export class BpfMapsPort implements DatapathMapsPort {
       r = this.#bpf.setPeerMarks(want);
     }
     this.#marks = want;
+    this.#marksAsked = new Map(marks);
     return r.added.length + r.removed.length;
   }
 
   #writeCidrs(cidrs: readonly string[], options: MapsWriteOptions): number {
-    const want = new Set(cidrs);
     const known = options.verify === false ? this.#cidrs : undefined;
+    if (known && this.#cidrsAsked && sameStrings(cidrs, this.#cidrsAsked)) return 0;
+    this.#cidrsAsked = undefined;
+    const want = new Set(cidrs);
     this.#cidrs = undefined;
     let r: DiffResult;
     if (known) {
@@ -88,8 +98,15 @@ export class BpfMapsPort implements DatapathMapsPort {
       r = this.#bpf.setPeerCidrs(want);
     }
     this.#cidrs = want;
+    this.#cidrsAsked = [...cidrs];
     return r.added.length + r.removed.length;
   }
+}
+
+function sameEntries(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }
 
 /** The result of a synchronous map write as a promise: a refused write rejects instead of throwing. */

@@ -10,7 +10,7 @@ import { type LocalNode, type PeerNode, type Plan, Planner, sameIpsecKey, sameNo
 import { inboundSpisToKeep } from '../core/retention.js';
 import type { IpsecKey } from '../core/secret.js';
 import { adoptAcceptedSpis, adoptPeerIds } from './reconciler/adopt.js';
-import { type DatapathMapsPort, type ReconcileReport, Reconciler, type ReconcilerOptions, type XfrmPort } from './reconciler/reconciler.js';
+import { type DatapathMapsPort, type KernelSnapshot, type ReconcileReport, Reconciler, type ReconcilerOptions, type XfrmPort } from './reconciler/reconciler.js';
 import { isOwnedInboundState } from './reconciler/ownership.js';
 import { type ProtectedCidr, protectEncryptedPairs } from './reconciler/protect.js';
 import { stateKey } from './reconciler/xfrm-diff.js';
@@ -76,6 +76,8 @@ export class NodeDatapath {
   readonly #reconciler: Reconciler;
   readonly #planner = new Planner();
   #settled: Settled | undefined;
+  /** adoptAcceptedSpis of the last tables it was asked about (the same object while they do not change). */
+  #accepted: { readonly tables: KernelSnapshot; readonly spis: number[] } | undefined;
 
   constructor(xfrm: XfrmPort, maps: DatapathMapsPort, options: ReconcilerOptions = {}) {
     this.#reconciler = new Reconciler(xfrm, maps, options);
@@ -119,6 +121,12 @@ export class NodeDatapath {
       sameKeys(input.keys, was.keys);
   }
 
+  /** SPIs of our inbound states in `tables`: a scan of every SA, made once per version of the tables. */
+  #acceptedSpis(tables: KernelSnapshot): number[] {
+    if (this.#accepted?.tables !== tables) this.#accepted = { tables, spis: adoptAcceptedSpis(tables.states) };
+    return this.#accepted.spis;
+  }
+
   async #run(input: SyncInput, memory: SyncMemory, verify: boolean): Promise<{ result: SyncResult; tablesRead: number | undefined }> {
     const actual = await this.#reconciler.snapshot({ fresh: verify });
     const tablesRead = this.#reconciler.tablesVersion;
@@ -130,7 +138,7 @@ export class NodeDatapath {
     const localSpi = Math.max(0, ...input.keys.keys());
     const retention = inboundSpisToKeep({
       localSpi,
-      accepted: adoptAcceptedSpis(actual.states),
+      accepted: this.#acceptedSpis(actual),
       peerSpis: peers.map((p) => p.spec.spi),
       unusedSince: memory.unusedSince,
       now: input.now,

@@ -19,6 +19,7 @@ import type { XfrmChange, XfrmPolicy, XfrmPolicyInfo, XfrmState, XfrmStateInfo }
 export class KnownTables {
   /** Goes up whenever what is known changes (a load, a followed change, forgetting). */
   #version = 0;
+  #snapshot: { readonly version: number; readonly tables: KernelSnapshot } | undefined;
   #states: Map<string, XfrmStateInfo> | undefined;
   #slots = new Map<string, XfrmStateInfo[]>();
   #policies: Map<string, XfrmPolicyInfo> | undefined;
@@ -30,16 +31,22 @@ export class KnownTables {
     return this.#states && this.#policies ? this.#version : undefined;
   }
 
-  /** The tables, or undefined when they must be dumped. */
+  /** The tables, or undefined when they must be dumped; the same object until they change. */
   snapshot(): KernelSnapshot | undefined {
     if (!this.#states || !this.#policies) return undefined;
-    return {
-      states: [...this.#states.values()],
-      policies: [...this.#socketPolicies, ...this.#policies.values()],
-      stateIndex: this.#states,
-      policyIndex: this.#policies,
-      slotIndex: this.#slots,
-    };
+    if (this.#snapshot?.version !== this.#version) {
+      this.#snapshot = {
+        version: this.#version,
+        tables: {
+          states: [...this.#states.values()],
+          policies: [...this.#socketPolicies, ...this.#policies.values()],
+          stateIndex: this.#states,
+          policyIndex: this.#policies,
+          slotIndex: this.#slots,
+        },
+      };
+    }
+    return this.#snapshot.tables;
   }
 
   /** Start over from a dump. */
