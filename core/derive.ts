@@ -32,3 +32,32 @@ export function deriveKey(psk: Uint8Array, srcIP: string, dstIP: string, srcBoot
     .digest();
   return Uint8Array.from(digest.subarray(0, psk.length));
 }
+
+/**
+ * Pair keys kept between plans. Planning again with mostly the same peers (every event of a
+ * node plugin) would otherwise redo two SHA-512 derivations per peer and SPI. Entries are found
+ * by the PSK object (a new key version is another object) and the four texts; what a round did
+ * not ask for is dropped at the next round, so the cache holds at most two rounds of keys.
+ * The keys it returns are shared: never mutate them.
+ */
+export class DerivedKeys {
+  #current = new Map<Uint8Array, Map<string, Uint8Array>>();
+  #previous = new Map<Uint8Array, Map<string, Uint8Array>>();
+
+  /** deriveKey(), or the key derived for the same inputs in this round or the one before. */
+  derive(psk: Uint8Array, srcIP: string, dstIP: string, srcBootID: string, dstBootID: string): Uint8Array {
+    const id = `${srcIP}\n${dstIP}\n${srcBootID}\n${dstBootID}`;
+    let round = this.#current.get(psk);
+    const known = round?.get(id) ?? this.#previous.get(psk)?.get(id);
+    const key = known ?? deriveKey(psk, srcIP, dstIP, srcBootID, dstBootID);
+    if (!round) this.#current.set(psk, (round = new Map<string, Uint8Array>()));
+    round.set(id, key);
+    return key;
+  }
+
+  /** Start a round: keys not asked for since the last call are dropped at the next one. */
+  nextRound(): void {
+    this.#previous = this.#current;
+    this.#current = new Map();
+  }
+}

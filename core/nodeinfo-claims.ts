@@ -51,14 +51,105 @@ export function nodeFactsFromNode(node: unknown): NodeFacts | undefined {
 /** True when `inner` lies entirely within `outer`. */
 export function cidrContains(outer: ParsedCidr, inner: ParsedCidr): boolean {
   if (outer.family !== inner.family || inner.prefixLength < outer.prefixLength) return false;
-  const a = maskBytes(inner.bytes, outer.prefixLength);
-  const b = maskBytes(outer.bytes, outer.prefixLength);
-  return a.every((x, i) => x === b[i]);
+  return networkKey(inner.bytes, outer.prefixLength) === networkKey(outer.bytes, outer.prefixLength);
 }
 
 /** Two CIDRs overlap exactly when one contains the other. */
 export function cidrsOverlap(a: ParsedCidr, b: ParsedCidr): boolean {
   return cidrContains(a, b) || cidrContains(b, a);
+}
+
+/** The first `prefixLength` bits of an address as a string key (host bits cleared). */
+function networkKey(bytes: Uint8Array, prefixLength: number): string {
+  return String.fromCharCode(...maskBytes(bytes, prefixLength));
+}
+
+interface ClaimedCidr {
+  readonly owner: string;
+  readonly cidr: ParsedCidr;
+}
+
+/**
+ * What every other KmeshNodeInfo claims, indexed so that checking one spec costs a few lookups
+ * however many nodes there are: addresses by canonical text, pod CIDRs by network per prefix
+ * length. Two CIDRs overlap when one contains the other: a claimed CIDR of length l <= L contains
+ * a new one of length L when it equals the new one cut to l; one of length l > L lies in the new
+ * one when, cut to L, it equals the new one (that view is made on first use per (l, L)).
+ */
+export class PeerClaimsIndex {
+  readonly #addresses = new Map<string, string[]>();
+  readonly #cidrs: ClaimedCidr[] = [];
+  /** `family/l` -> network key -> claims of length l. */
+  readonly #exact = new Map<string, Map<string, ClaimedCidr[]>>();
+  /** `family/l/L` -> key of the claim cut to L -> claims of length l. */
+  readonly #cut = new Map<string, Map<string, ClaimedCidr[]>>();
+
+  constructor(peers: Iterable<PeerClaim>) {
+    for (const peer of peers) {
+      for (const a of peer.addresses) {
+        const ip = parseIp(a);
+        if (ip) push(this.#addresses, ip.canonical, peer.name);
+      }
+      for (const c of peer.podCIDRS) {
+        const cidr = parseCidr(c);
+        if (!cidr) continue;
+        const claim = { owner: peer.name, cidr };
+        this.#cidrs.push(claim);
+        let byNetwork = this.#exact.get(`${cidr.family}/${cidr.prefixLength}`);
+        if (!byNetwork) this.#exact.set(`${cidr.family}/${cidr.prefixLength}`, (byNetwork = new Map<string, ClaimedCidr[]>()));
+        push(byNetwork, networkKey(cidr.bytes, cidr.prefixLength), claim);
+      }
+    }
+  }
+
+  /** A node other than `exclude` that advertises `ip` (canonical), if any. */
+  addressOwner(ip: string, exclude: string): string | undefined {
+    return this.#addresses.get(ip)?.find((owner) => owner !== exclude);
+  }
+
+  /** A CIDR advertised by a node other than `exclude` that overlaps `cidr`, if any. */
+  overlapping(cidr: ParsedCidr, exclude: string): ClaimedCidr | undefined {
+    for (const [lengthKey, byNetwork] of this.#exact) {
+      const [family, lengthText] = lengthKey.split('/');
+      const l = Number(lengthText);
+      if (Number(family) !== cidr.family) continue;
+      const found = l <= cidr.prefixLength
+        ? byNetwork.get(networkKey(cidr.bytes, l))
+        : this.#cutTo(cidr.family, l, cidr.prefixLength).get(networkKey(cidr.bytes, cidr.prefixLength));
+      const clash = found?.find((c) => c.owner !== exclude);
+      if (clash) return clash;
+    }
+    return undefined;
+  }
+
+  #cutTo(family: number, l: number, to: number): Map<string, ClaimedCidr[]> {
+    const key = `${family}/${l}/${to}`;
+    let view = this.#cut.get(key);
+    if (view) return view;
+    view = new Map();
+    for (const claim of this.#cidrs) {
+      if (claim.cidr.family === family && claim.cidr.prefixLength === l) push(view, networkKey(claim.cidr.bytes, to), claim);
+    }
+    this.#cut.set(key, view);
+    return view;
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** Indexes of peer lists seen before (a cluster view hands out the same list until its cache changes). */
+const indexes = new WeakMap<readonly PeerClaim[], PeerClaimsIndex>();
+
+function indexOf(peers: Iterable<PeerClaim>): PeerClaimsIndex {
+  if (!Array.isArray(peers)) return new PeerClaimsIndex(peers);
+  const list = peers as readonly PeerClaim[];
+  let index = indexes.get(list);
+  if (!index) indexes.set(list, (index = new PeerClaimsIndex(list)));
+  return index;
 }
 
 /** Every address must be an InternalIP of the node, every pod CIDR within one of its pod CIDRs. */
@@ -81,30 +172,22 @@ export function checkSpecAgainstNode(spec: KmeshNodeInfoSpec, node: NodeFacts, f
   return errors;
 }
 
-/** No address and no overlapping pod CIDR may be advertised by another KmeshNodeInfo already. */
-export function checkSpecAgainstPeers(nodeName: string, spec: KmeshNodeInfoSpec, peers: Iterable<PeerClaim>, field = 'spec'): FieldError[] {
+/**
+ * No address and no overlapping pod CIDR may be advertised by another KmeshNodeInfo already.
+ * `peers` may be a PeerClaimsIndex; an array is indexed once and the index kept while the array
+ * lives, so a view that returns the same list until it changes pays for the index once.
+ */
+export function checkSpecAgainstPeers(nodeName: string, spec: KmeshNodeInfoSpec, peers: Iterable<PeerClaim> | PeerClaimsIndex, field = 'spec'): FieldError[] {
   const errors: FieldError[] = [];
-  const addressOwner = new Map<string, string>();
-  const peerCidrs: { owner: string; cidr: ParsedCidr }[] = [];
-  for (const peer of peers) {
-    if (peer.name === nodeName) continue;
-    for (const a of peer.addresses) {
-      const ip = parseIp(a);
-      if (ip) addressOwner.set(ip.canonical, peer.name);
-    }
-    for (const c of peer.podCIDRS) {
-      const cidr = parseCidr(c);
-      if (cidr) peerCidrs.push({ owner: peer.name, cidr });
-    }
-  }
+  const index = peers instanceof PeerClaimsIndex ? peers : indexOf(peers);
   spec.addresses.forEach((text, i) => {
     const ip = parseIp(text);
-    const owner = ip ? addressOwner.get(ip.canonical) : undefined;
+    const owner = ip ? index.addressOwner(ip.canonical, nodeName) : undefined;
     if (ip && owner !== undefined) errors.push({ field: `${field}.addresses[${i}]`, message: `${ip.canonical} is already advertised by KmeshNodeInfo ${owner}` });
   });
   spec.podCIDRS.forEach((text, i) => {
     const cidr = parseCidr(text);
-    const clash = cidr ? peerCidrs.find((p) => cidrsOverlap(p.cidr, cidr)) : undefined;
+    const clash = cidr ? index.overlapping(cidr, nodeName) : undefined;
     if (cidr && clash) errors.push({ field: `${field}.podCIDRS[${i}]`, message: `${cidr.network} overlaps ${clash.cidr.network} advertised by KmeshNodeInfo ${clash.owner}` });
   });
   return errors;

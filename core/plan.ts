@@ -15,7 +15,7 @@
  * - node tc map P_f -> inboundStateMark(id(P)); pod tc LPM map: P's pod CIDRs.
  */
 import { DECRYPTED_MARK, ENCRYPT_MARK, MARK_MASK, OWNED_REQID, PEER_ID_MAX, PEER_ID_MIN, inboundStateMark } from './marks.js';
-import { deriveKey } from './derive.js';
+import { DerivedKeys, deriveKey } from './derive.js';
 import { type IpFamily, parseCidr, parseIp } from './ip.js';
 import type { KmeshNodeInfoSpec } from './nodeinfo.js';
 import type { IpsecKey } from './secret.js';
@@ -139,7 +139,7 @@ export function assignPeerIds(peerNames: readonly string[], previous: ReadonlyMa
   }
   const overflow: string[] = [];
   let next = PEER_ID_MIN;
-  for (const name of [...peerNames].sort()) {
+  for (const name of peerNames.filter((n) => !ids.has(n)).sort()) {
     if (ids.has(name)) continue;
     while (used.has(next)) next++;
     if (next > PEER_ID_MAX) {
@@ -160,70 +160,61 @@ export function outboundSpi(peerSpi: number, keys: ReadonlyMap<number, IpsecKey>
   return older.length > 0 ? Math.max(...older) : undefined;
 }
 
+/** What plan() makes for one peer; a Planner keeps these between plans. */
+interface PeerPart {
+  readonly states: readonly PlannedState[];
+  readonly policies: readonly PlannedPolicy[];
+  readonly podCidrs: readonly string[];
+  readonly marks: readonly (readonly [string, number])[];
+  readonly skipped: readonly SkippedPeer[];
+}
+
+/** Everything of a plan that does not depend on one peer. */
+interface PlanContext {
+  readonly local: LocalNode;
+  readonly localPrimary: ReadonlyMap<IpFamily, string>;
+  readonly keys: ReadonlyMap<number, IpsecKey>;
+  readonly inboundKeys: readonly IpsecKey[];
+  readonly derive: typeof deriveKey;
+}
+
+type PlanParts = (peer: PeerNode, id: number, context: PlanContext) => PeerPart;
+
+/** The desired kernel state for `input`. Pure; a Planner gives the same answer faster when called again and again. */
 export function plan(input: PlanInput): Plan {
+  return planWith(input, deriveKey, planPeer);
+}
+
+function planWith(input: PlanInput, derive: typeof deriveKey, parts: PlanParts): Plan {
   const { local, keys } = input;
   const peers = input.peers.filter((p) => p.name !== local.name).sort((a, b) => a.name.localeCompare(b.name));
   const { ids, overflow } = assignPeerIds(peers.map((p) => p.name), input.peerIds);
-  const localPrimary = primaryAddresses(local.addresses);
+  const inboundKeys = [...new Set(input.inboundSpis)].sort((a, b) => a - b).flatMap((spi) => {
+    const key = keys.get(spi);
+    return key ? [key] : [];
+  });
+  const context: PlanContext = { local, localPrimary: primaryAddresses(local.addresses), keys, inboundKeys, derive };
   const states: PlannedState[] = [];
   const policies: PlannedPolicy[] = [];
   const peerPodCidrs: string[] = [];
   const peerMarks = new Map<string, number>();
   const skipped: SkippedPeer[] = overflow.map((peer) => ({ peer, reason: `more than ${PEER_ID_MAX} peers: no peer id left` }));
-  const inboundKeys = [...new Set(input.inboundSpis)].sort((a, b) => a - b).flatMap((spi) => {
-    const key = keys.get(spi);
-    return key ? [key] : [];
-  });
 
   for (const peer of peers) {
     const id = ids.get(peer.name);
     if (id === undefined) continue;
-    const mark = inboundStateMark(id);
-    const peerPrimary = primaryAddresses(peer.spec.addresses);
-    const families = [...localPrimary.keys()].filter((f) => peerPrimary.has(f)).sort();
-    if (families.length === 0) {
-      skipped.push({ peer: peer.name, reason: 'no address family in common with this node' });
-      continue;
-    }
-    const spi = outboundSpi(peer.spec.spi, keys);
-    if (spi === undefined) {
-      skipped.push({ peer: peer.name, reason: peer.spec.spi <= 0 ? 'peer has no key yet (advertises SPI 0)' : `no key for SPI ${peer.spec.spi} or older on this node yet` });
-    }
-    for (const family of families) {
-      const l = localPrimary.get(family);
-      const p = peerPrimary.get(family);
-      if (l === undefined || p === undefined) continue;
-      for (const key of inboundKeys) {
-        states.push({
-          direction: 'in', peer: peer.name, family, src: p, dst: l, spi: key.spi, reqid: OWNED_REQID,
-          aead: { name: key.aeadKeyName, key: deriveKey(key.aeadKey, p, l, peer.spec.bootID, local.bootID), icvBits: key.icvBits },
-          mark: FULL(mark), outputMark: FULL(DECRYPTED_MARK),
-        });
-      }
-      if (inboundKeys.length > 0) peerMarks.set(p, mark);
-      const outKey = spi === undefined ? undefined : keys.get(spi);
-      if (outKey === undefined) continue;
-      states.push({
-        direction: 'out', peer: peer.name, family, src: l, dst: p, spi: outKey.spi, reqid: OWNED_REQID,
-        aead: { name: outKey.aeadKeyName, key: deriveKey(outKey.aeadKey, l, p, local.bootID, peer.spec.bootID), icvBits: outKey.icvBits },
-      });
-      for (const cidr of peer.spec.podCIDRS) {
-        if (parseCidr(cidr)?.family !== family) continue;
-        policies.push({
-          dir: 'out', family, peer: peer.name, selector: { src: ANY[family].cidr, dst: cidr }, mark: FULL(ENCRYPT_MARK),
-          tmpl: { family, src: l, dst: p, spi: outKey.spi, reqid: OWNED_REQID },
-        });
-        peerPodCidrs.push(cidr);
-      }
-    }
-    const uncovered = peer.spec.podCIDRS.filter((c) => !families.includes(parseCidr(c)?.family ?? 4));
-    if (uncovered.length > 0) skipped.push({ peer: peer.name, reason: `pod CIDRs ${uncovered.join(', ')} have no address family in common with this node` });
+    const part = parts(peer, id, context);
+    for (const s of part.states) states.push(s);
+    for (const p of part.policies) policies.push(p);
+    for (const c of part.podCidrs) peerPodCidrs.push(c);
+    for (const [address, mark] of part.marks) peerMarks.set(address, mark);
+    for (const k of part.skipped) skipped.push(k);
   }
 
   if (inboundKeys.length > 0) {
     for (const cidr of local.podCIDRS) {
       const family = parseCidr(cidr)?.family;
-      const l = family === undefined ? undefined : localPrimary.get(family);
+      const l = family === undefined ? undefined : context.localPrimary.get(family);
       if (family === undefined || l === undefined) continue;
       for (const dir of ['in', 'fwd'] as const) {
         policies.push({
@@ -234,4 +225,109 @@ export function plan(input: PlanInput): Plan {
     }
   }
   return { states, policies, peerPodCidrs, peerMarks, peerIds: ids, skipped };
+}
+
+function planPeer(peer: PeerNode, id: number, context: PlanContext): PeerPart {
+  const { local, localPrimary, keys, inboundKeys, derive } = context;
+  const states: PlannedState[] = [];
+  const policies: PlannedPolicy[] = [];
+  const podCidrs: string[] = [];
+  const marks: [string, number][] = [];
+  const skipped: SkippedPeer[] = [];
+  const part = { states, policies, podCidrs, marks, skipped };
+  const mark = inboundStateMark(id);
+  const peerPrimary = primaryAddresses(peer.spec.addresses);
+  const families = [...localPrimary.keys()].filter((f) => peerPrimary.has(f)).sort();
+  if (families.length === 0) {
+    skipped.push({ peer: peer.name, reason: 'no address family in common with this node' });
+    return part;
+  }
+  const spi = outboundSpi(peer.spec.spi, keys);
+  if (spi === undefined) {
+    skipped.push({ peer: peer.name, reason: peer.spec.spi <= 0 ? 'peer has no key yet (advertises SPI 0)' : `no key for SPI ${peer.spec.spi} or older on this node yet` });
+  }
+  for (const family of families) {
+    const l = localPrimary.get(family);
+    const p = peerPrimary.get(family);
+    if (l === undefined || p === undefined) continue;
+    for (const key of inboundKeys) {
+      states.push({
+        direction: 'in', peer: peer.name, family, src: p, dst: l, spi: key.spi, reqid: OWNED_REQID,
+        aead: { name: key.aeadKeyName, key: derive(key.aeadKey, p, l, peer.spec.bootID, local.bootID), icvBits: key.icvBits },
+        mark: FULL(mark), outputMark: FULL(DECRYPTED_MARK),
+      });
+    }
+    if (inboundKeys.length > 0) marks.push([p, mark]);
+    const outKey = spi === undefined ? undefined : keys.get(spi);
+    if (outKey === undefined) continue;
+    states.push({
+      direction: 'out', peer: peer.name, family, src: l, dst: p, spi: outKey.spi, reqid: OWNED_REQID,
+      aead: { name: outKey.aeadKeyName, key: derive(outKey.aeadKey, l, p, local.bootID, peer.spec.bootID), icvBits: outKey.icvBits },
+    });
+    for (const cidr of peer.spec.podCIDRS) {
+      if (parseCidr(cidr)?.family !== family) continue;
+      policies.push({
+        dir: 'out', family, peer: peer.name, selector: { src: ANY[family].cidr, dst: cidr }, mark: FULL(ENCRYPT_MARK),
+        tmpl: { family, src: l, dst: p, spi: outKey.spi, reqid: OWNED_REQID },
+      });
+      podCidrs.push(cidr);
+    }
+  }
+  const uncovered = peer.spec.podCIDRS.filter((c) => !families.includes(parseCidr(c)?.family ?? 4));
+  if (uncovered.length > 0) skipped.push({ peer: peer.name, reason: `pod CIDRs ${uncovered.join(', ')} have no address family in common with this node` });
+  return part;
+}
+
+/**
+ * plan() for a caller that plans again and again (the node plugin, on every event): a peer
+ * whose spec and id are unchanged, under unchanged local facts and keys, gets the very objects
+ * it got last time, and pair keys are derived once (DerivedKeys). The answer is always what
+ * plan() would give; only the work differs. Unchanged objects keep their identity, which lets
+ * the reconciler skip comparing them.
+ */
+export class Planner {
+  readonly #derived = new DerivedKeys();
+  #context: PlanContext | undefined;
+  #parts = new Map<string, { readonly spec: KmeshNodeInfoSpec; readonly id: number; readonly part: PeerPart }>();
+
+  plan(input: PlanInput): Plan {
+    this.#derived.nextRound();
+    const previous = this.#parts;
+    const next = new Map<string, { readonly spec: KmeshNodeInfoSpec; readonly id: number; readonly part: PeerPart }>();
+    let reuse = true;
+    const derive: typeof deriveKey = (...args) => this.#derived.derive(...args);
+    const result = planWith(input, derive, (peer, id, context) => {
+      if (this.#context === undefined || !sameContext(this.#context, context)) {
+        this.#context = context;
+        reuse = false;
+      }
+      const known = reuse ? previous.get(peer.name) : undefined;
+      const part = known !== undefined && known.id === id && sameNodeSpec(known.spec, peer.spec) ? known.part : planPeer(peer, id, context);
+      next.set(peer.name, { spec: peer.spec, id, part });
+      return part;
+    });
+    this.#parts = next;
+    return result;
+  }
+}
+
+function sameContext(a: PlanContext, b: PlanContext): boolean {
+  if (a.local.name !== b.local.name || a.local.bootID !== b.local.bootID || !sameStrings(a.local.addresses, b.local.addresses)) return false;
+  if (a.keys.size !== b.keys.size || a.inboundKeys.length !== b.inboundKeys.length) return false;
+  for (const [spi, key] of a.keys) if (!sameIpsecKey(key, b.keys.get(spi))) return false;
+  return a.inboundKeys.every((k, i) => sameIpsecKey(k, b.inboundKeys[i]));
+}
+
+/** The same key version: the very object, or the same SPI, ICV and key bytes object (there is one algorithm). */
+export function sameIpsecKey(a: IpsecKey, b: IpsecKey | undefined): boolean {
+  return b !== undefined && (a === b || (a.spi === b.spi && a.icvBits === b.icvBits && a.aeadKey === b.aeadKey));
+}
+
+/** The same KmeshNodeInfo spec, field by field. */
+export function sameNodeSpec(a: KmeshNodeInfoSpec, b: KmeshNodeInfoSpec): boolean {
+  return a === b || (a.spi === b.spi && a.bootID === b.bootID && sameStrings(a.addresses, b.addresses) && sameStrings(a.podCIDRS, b.podCIDRS));
+}
+
+export function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }

@@ -98,6 +98,49 @@ export interface VerifyOptions {
   /** Seconds since the epoch; default now. */
   readonly now?: number;
   readonly clockSkewSeconds?: number;
+  /** Signatures verified before: a token found there is not verified again (every other check still runs). */
+  readonly signatures?: StampSignatureCache;
+}
+
+/**
+ * Tokens whose signature verified lately, with their payload, for one key ring: the webhook
+ * checks the same stamp at every write of a KmeshNodeInfo (the mutation looks at the stamp it
+ * carries, the validation checks it again), and a signature costs far more than everything
+ * else an admission does (an Ed25519 verification ~80 µs, bench:webhook). Only the signature
+ * check is skipped; the binding to the object and the lifetime are checked every time. The
+ * least recently used entry goes first when it is full, so its memory is bounded.
+ */
+export class StampSignatureCache {
+  readonly #entries = new Map<string, { readonly key: StampVerificationKey; readonly payload: Uint8Array }>();
+  readonly #maxEntries: number;
+
+  constructor(maxEntries = 4096) {
+    this.#maxEntries = maxEntries;
+  }
+
+  /** The payload of `token` if its signature verified with this very key. */
+  payload(token: string, key: StampVerificationKey): Uint8Array | undefined {
+    const hit = this.#entries.get(token);
+    if (hit?.key !== key) return undefined;
+    this.#entries.delete(token);
+    this.#entries.set(token, hit);
+    return hit.payload;
+  }
+
+  /** Record that `token`'s signature verified with `key`. */
+  remember(token: string, key: StampVerificationKey, payload: Uint8Array): void {
+    if (token.length > MAX_STAMP_CHARS) return;
+    this.#entries.delete(token);
+    if (this.#entries.size >= this.#maxEntries) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done !== true) this.#entries.delete(oldest.value);
+    }
+    this.#entries.set(token, { key, payload });
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
 }
 
 /** Sign a stamp for `subject`. */
@@ -141,12 +184,15 @@ export async function verifyStamp(token: unknown, subject: StampSubject, keys: S
   if (!key) return failed(StampFailure.UnknownKid, `was signed with key ${shownKid}, which is not in the trusted JWKS (${[...keys.keys()].join(', ') || 'empty'})`);
   if (header.alg !== key.alg) return failed(StampFailure.BadSignature, `header alg ${quoted(header.alg)} does not match key ${key.kid} (${key.alg})`);
 
-  let payload: Uint8Array;
-  try {
-    payload = (await compactVerify(framed.token, key.publicKey, { algorithms: [key.alg] })).payload;
-  } catch (err: unknown) {
-    if (err instanceof joseErrors.JWSSignatureVerificationFailed) return failed(StampFailure.BadSignature, `signature does not verify with key ${key.kid}`);
-    return failed(StampFailure.Malformed, 'is not a valid compact JWS');
+  let payload = options.signatures?.payload(framed.token, key);
+  if (payload === undefined) {
+    try {
+      payload = (await compactVerify(framed.token, key.publicKey, { algorithms: [key.alg] })).payload;
+    } catch (err: unknown) {
+      if (err instanceof joseErrors.JWSSignatureVerificationFailed) return failed(StampFailure.BadSignature, `signature does not verify with key ${key.kid}`);
+      return failed(StampFailure.Malformed, 'is not a valid compact JWS');
+    }
+    options.signatures?.remember(framed.token, key, payload);
   }
   const claims = parseClaims(payload);
   if (!claims) return failed(StampFailure.Malformed, 'has a payload that is not a kmesh-ipsec stamp (iss, sub, spi, spec, iat, nbf, exp)');

@@ -19,8 +19,8 @@ export interface AdvertisedNodeInfo extends PeerClaim {
 export interface ClusterView {
   /** Every KmeshNodeInfo in kmesh-system, from a cache: cheap, synchronous. */
   nodeInfos(): Synced<readonly AdvertisedNodeInfo[]>;
-  /** Facts of Node `name`; `value` undefined when there is no such Node. */
-  nodeFacts(name: string, signal: AbortSignal): Promise<Synced<NodeFacts | undefined>>;
+  /** Facts of Node `name`; `value` undefined when there is no such Node. A read from the API gives up after `timeoutMs`. */
+  nodeFacts(name: string, timeoutMs: number): Promise<Synced<NodeFacts | undefined>>;
   /** True once nodeInfos() can answer; drives /readyz. */
   ready(): boolean;
 }

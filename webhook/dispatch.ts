@@ -34,12 +34,13 @@ export function subjectOf(req: AdmissionRequest): Subject {
   return Subject.Other;
 }
 
-export async function decide(endpoint: Endpoint, req: AdmissionRequest, deps: AdmissionDeps, signal: AbortSignal): Promise<Decision> {
+/** `budgetMs`: how long a read from the API may take. */
+export async function decide(endpoint: Endpoint, req: AdmissionRequest, deps: AdmissionDeps, budgetMs: number): Promise<Decision> {
   switch (subjectOf(req)) {
     case Subject.IpsecSecret:
       return endpoint === Endpoint.Mutate ? mutateIpsecSecret(req) : validateIpsecSecret(req, deps.cluster);
     case Subject.NodeInfo:
-      return endpoint === Endpoint.Mutate ? mutateNodeInfo(req, deps, signal) : validateNodeInfoRequest(req, deps, signal);
+      return endpoint === Endpoint.Mutate ? mutateNodeInfo(req, deps, budgetMs) : validateNodeInfoRequest(req, deps, budgetMs);
     case Subject.Other:
       return allow();
   }

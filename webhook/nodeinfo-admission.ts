@@ -13,7 +13,7 @@ import { type KmeshNodeInfo, validateNodeInfo } from '../core/nodeinfo.js';
 import type { FieldError } from '../core/result.js';
 import { jsonPointerToken } from '../core/secret-patch.js';
 import { isRecord } from '../core/json-value.js';
-import { STAMP_FIELD, signStamp, verifyStamp } from '../core/stamp.js';
+import { STAMP_FIELD, StampSignatureCache, type StampKeyRing, signStamp, verifyStamp } from '../core/stamp.js';
 import { type AdmissionRequest, Operation } from './admission-review.js';
 import type { ClusterView } from './cluster-view.js';
 import { type Decision, DenyCause, allow, deny } from './decision.js';
@@ -34,8 +34,8 @@ type Admissible =
   | { readonly ok: true; readonly kni: KmeshNodeInfo | undefined; readonly writer: Writer; readonly subject: string }
   | { readonly ok: false; readonly decision: Decision };
 
-export async function mutateNodeInfo(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, signal: AbortSignal): Promise<Decision> {
-  const checked = await admissible(req, deps, signal);
+export async function mutateNodeInfo(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, budgetMs: number): Promise<Decision> {
+  const checked = await admissible(req, deps, budgetMs);
   if (!checked.ok || !checked.kni || req.subResource !== '') return allow();
   const { kni } = checked;
   const keys = deps.stamps.current();
@@ -44,7 +44,7 @@ export async function mutateNodeInfo(req: AdmissionRequest, deps: NodeInfoAdmiss
   const now = deps.now();
   const subject = { nodeName: kni.metadata.name, spec: kni.spec };
   const existing = kni.metadata.annotations?.[VALIDITY_ANNOTATION];
-  const current = await verifyStamp(existing, subject, keys.ring, { now, clockSkewSeconds: deps.stamps.clockSkewSeconds });
+  const current = await verifyStamp(existing, subject, keys.ring, { now, clockSkewSeconds: deps.stamps.clockSkewSeconds, signatures: signaturesFor(keys.ring) });
   // Keeping a fresh stamp of the active key makes reinvocation and no-op updates patch-free;
   // past half-life, any write renews it (the plugin's periodic re-publish relies on that).
   if (current.ok && current.kid === keys.signer.kid && current.claims.exp - now > deps.stamps.ttlSeconds / 2) return allow();
@@ -57,8 +57,8 @@ export async function mutateNodeInfo(req: AdmissionRequest, deps: NodeInfoAdmiss
   return allow([op]);
 }
 
-export async function validateNodeInfoRequest(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, signal: AbortSignal): Promise<Decision> {
-  const checked = await admissible(req, deps, signal);
+export async function validateNodeInfoRequest(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, budgetMs: number): Promise<Decision> {
+  const checked = await admissible(req, deps, budgetMs);
   if (!checked.ok) return checked.decision;
   const { kni, writer, subject } = checked;
   const warnings = writer.kind === 'privileged' ? [`${subject} written by privileged ${writer.via}, not by the node's plugin`] : [];
@@ -69,6 +69,7 @@ export async function validateNodeInfoRequest(req: AdmissionRequest, deps: NodeI
   const verified = await verifyStamp(kni.metadata.annotations?.[VALIDITY_ANNOTATION], { nodeName: kni.metadata.name, spec: kni.spec }, keys.ring, {
     now: deps.now(),
     clockSkewSeconds: deps.stamps.clockSkewSeconds,
+    signatures: signaturesFor(keys.ring),
   });
   if (!verified.ok) {
     const hint = 'stamps come from the mutating webhook kmeshnodeinfos.ipsec.kmesh.net (reinvocationPolicy IfNeeded)';
@@ -77,8 +78,17 @@ export async function validateNodeInfoRequest(req: AdmissionRequest, deps: NodeI
   return allow([], warnings);
 }
 
+/** Signatures verified with each key ring; a reloaded ring starts empty (and the old cache goes with the old ring). */
+const signatureCaches = new WeakMap<StampKeyRing, StampSignatureCache>();
+
+function signaturesFor(ring: StampKeyRing): StampSignatureCache {
+  let cache = signatureCaches.get(ring);
+  if (!cache) signatureCaches.set(ring, (cache = new StampSignatureCache()));
+  return cache;
+}
+
 /** Schema, writer identity and claims: everything both phases must agree on. */
-async function admissible(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, signal: AbortSignal): Promise<Admissible> {
+async function admissible(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, budgetMs: number): Promise<Admissible> {
   const name = req.name !== '' ? req.name : objectName(req.object);
   const subject = `KmeshNodeInfo ${req.namespace || KMESH_NAMESPACE}/${name || '(unnamed)'}`;
   const writer = identifyWriter(req.userInfo, deps.identity);
@@ -100,7 +110,7 @@ async function admissible(req: AdmissionRequest, deps: NodeInfoAdmissionDeps, si
   if (!peers.synced) return { ok: false, decision: notSynced(subject, peers.reason) };
   const claims = checkSpecAgainstPeers(kni.metadata.name, kni.spec, peers.value);
   if (deps.checkNodeFacts) {
-    const facts = await deps.cluster.nodeFacts(kni.metadata.name, signal);
+    const facts = await deps.cluster.nodeFacts(kni.metadata.name, budgetMs);
     if (!facts.synced) return { ok: false, decision: notSynced(subject, facts.reason) };
     if (facts.value === undefined) {
       claims.push({ field: 'metadata.name', message: `there is no Node ${JSON.stringify(kni.metadata.name)}; a KmeshNodeInfo is named after its node` });

@@ -84,7 +84,7 @@ export async function runWebhook(config: WebhookConfig, source: ClusterSource, l
   let view = source.view;
   if (!view) {
     if (!source.kubeConfig) throw new Error('runWebhook: give a kubeConfig or a view');
-    kubeView = new KubeClusterView(source.kubeConfig, { logger });
+    kubeView = new KubeClusterView(source.kubeConfig, { logger, watchNodes: config.checkNodeFacts });
     kubeView.start();
     view = kubeView;
   }

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rmdir, statfs, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RawMap } from 'bpf';
 import type { MapRef } from 'bpf';
 import { peerIdFromInboundMark } from '../../core/marks.js';
 import { DEFAULT_TOOLS, run } from './exec.js';
@@ -196,6 +197,13 @@ function ignoreEnoent(err: unknown): void {
   if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
 }
 
+function checkedMark(address: string, mark: number): number {
+  if (!Number.isInteger(mark) || mark < 0 || mark > 0xffffffff || peerIdFromInboundMark(mark) === undefined) {
+    throw new RangeError(`peer ${address}: mark ${String(mark)} is not an inbound state mark ((peerId << 16) | 0xd0)`);
+  }
+  return mark;
+}
+
 function sortedUnique(values: Iterable<string>): string[] {
   return [...new Set(values)].sort();
 }
@@ -325,6 +333,19 @@ export class NodeBpf {
     return applyDiff(this.#refs.peerCidrs, current, want);
   }
 
+  /**
+   * Insert `add` into kmi_peer_cidrs and delete `remove` (canonical text), without reading the
+   * map: for a caller that knows what it holds. Invalid input throws before any change.
+   */
+  updatePeerCidrs(add: Iterable<string>, remove: Iterable<string>): DiffResult {
+    const inserts = [...add].map((text) => encodeCidr(text));
+    const deletes = [...remove].map((text) => encodeCidr(text));
+    const map = new RawMap(this.#refs.peerCidrs);
+    for (const e of inserts) map.set(e.key, u32Buf(LPM_FAMILY_VALUE[e.family]));
+    for (const e of deletes) map.delete(e.key);
+    return { added: inserts.map((e) => e.cidr).sort(), removed: deletes.map((e) => e.cidr).sort() };
+  }
+
   /** Peer CIDRs currently in the map, sorted. */
   listPeerCidrs(): string[] {
     return sortedUnique(entries(this.#refs.peerCidrs).map(([k, v]) => decodeCidrKey(k, v).cidr));
@@ -338,14 +359,24 @@ export class NodeBpf {
     const want = new Map<string, { key: Buffer; value: Buffer }>();
     for (const [address, mark] of marks) {
       const a = encodeAddress(address);
-      if (!Number.isInteger(mark) || mark < 0 || mark > 0xffffffff || peerIdFromInboundMark(mark) === undefined) {
-        throw new RangeError(`peer ${address}: mark ${String(mark)} is not an inbound state mark ((peerId << 16) | 0xd0)`);
-      }
-      want.set(a.address, { key: a.key, value: u32Buf(mark) });
+      want.set(a.address, { key: a.key, value: u32Buf(checkedMark(address, mark)) });
     }
     const current = new Map<string, { key: Buffer; value: Buffer }>();
     for (const [key, value] of entries(this.#refs.peerMarks)) current.set(decodeAddressKey(key), { key, value });
     return applyDiff(this.#refs.peerMarks, current, want);
+  }
+
+  /**
+   * Set `set` (peer address -> inbound state mark) in kmi_peer_marks and delete `remove`, without
+   * reading the map: for a caller that knows what it holds. Invalid input throws before any change.
+   */
+  updatePeerMarks(set: ReadonlyMap<string, number>, remove: Iterable<string>): DiffResult {
+    const writes = [...set].map(([address, mark]) => ({ key: encodeAddress(address), value: u32Buf(checkedMark(address, mark)) }));
+    const deletes = [...remove].map((address) => encodeAddress(address));
+    const map = new RawMap(this.#refs.peerMarks);
+    for (const w of writes) map.set(w.key.key, w.value);
+    for (const d of deletes) map.delete(d.key);
+    return { added: writes.map((w) => w.key.address).sort(), removed: deletes.map((d) => d.address).sort() };
   }
 
   /** Peer address -> mark currently in the map, in address order. */

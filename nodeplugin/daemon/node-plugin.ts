@@ -85,6 +85,8 @@ export interface RunRecord {
   readonly error?: string;
   readonly sync?: Pick<SyncResult['report'], 'installed' | 'removed' | 'unchanged' | 'removalsDeferred' | 'errors'>;
   readonly kernelWrites: { readonly xfrm: number; readonly map: number; readonly tc: number };
+  /** Kernel reads: xfrm table dumps, BPF map read-backs (only the first run and resyncs make them). */
+  readonly kernelReads: { readonly xfrmDumps: number; readonly mapReads: number };
 }
 
 export class NodePlugin {
@@ -128,6 +130,7 @@ export class NodePlugin {
   #ready = false;
   #runs = 0;
   #writes = { xfrm: 0, map: 0, tc: 0 };
+  #reads = { xfrmDumps: 0, mapReads: 0 };
   /**
    * What /status shows of the last reconcile, replaced as a whole at its end: a status read
    * in the middle of a run must not mix this run's peers with the previous run's conditions.
@@ -261,6 +264,7 @@ export class NodePlugin {
     const started = this.#now();
     const stopTimer = this.metrics.reconcileDuration.startTimer();
     const writesBefore = { ...this.#writes };
+    const readsBefore = { ...this.#reads };
     const verify = reasons.has('resync') || reasons.has('start') || this.#runs === 0;
     this.#runs++;
     let error: unknown;
@@ -279,6 +283,7 @@ export class NodePlugin {
         ...(error === undefined ? {} : { error: errorText(error) }),
         ...(sync ? { sync: pickReport(sync) } : {}),
         kernelWrites,
+        kernelReads: { xfrmDumps: this.#reads.xfrmDumps - readsBefore.xfrmDumps, mapReads: this.#reads.mapReads - readsBefore.mapReads },
       };
     }
     if (error !== undefined) throw error instanceof Error ? error : new Error(errorText(error));
@@ -302,6 +307,8 @@ export class NodePlugin {
       keys: this.#keys.keys(),
       now,
       graceMs: this.#o.graceMs,
+      // Between periodic resyncs the datapath diffs against what it installed (no dump).
+      verify,
     }, this.#memory);
     this.#memory = sync.memory;
     this.#keys.prune([...sync.acceptedSpis, ...sync.plan.states.map((s) => s.spi)]);
@@ -540,8 +547,14 @@ export class NodePlugin {
 
   #countingXfrm(inner: XfrmPort): XfrmPort {
     return {
-      dumpStates: () => inner.dumpStates(),
-      dumpPolicies: () => inner.dumpPolicies(),
+      dumpStates: () => {
+        this.#reads.xfrmDumps++;
+        return inner.dumpStates();
+      },
+      dumpPolicies: () => {
+        this.#reads.xfrmDumps++;
+        return inner.dumpPolicies();
+      },
       apply: async (changes) => {
         this.#writes.xfrm += changes.length;
         this.metrics.kernelWrites.inc({ kind: 'xfrm' }, changes.length);
@@ -555,13 +568,17 @@ export class NodePlugin {
       this.#writes.map += n;
       if (n > 0) this.metrics.kernelWrites.inc({ kind: 'map' }, n);
     };
+    const counted = async (write: () => Promise<number>): Promise<void> => {
+      const reads = inner.mapReads;
+      try {
+        count(await write());
+      } finally {
+        this.#reads.mapReads += inner.mapReads - reads;
+      }
+    };
     return {
-      setPeerMarks: async (marks) => {
-        count(await inner.setPeerMarksCounted(marks));
-      },
-      setPeerCidrs: async (cidrs) => {
-        count(await inner.setPeerCidrsCounted(cidrs));
-      },
+      setPeerMarks: (marks, options) => counted(() => inner.setPeerMarksCounted(marks, options)),
+      setPeerCidrs: (cidrs, options) => counted(() => inner.setPeerCidrsCounted(cidrs, options)),
     };
   }
 

@@ -81,21 +81,32 @@ export function protectEncryptedPairs(input: ProtectInput): ProtectResult {
   const { plan, actual } = input;
   const planned = new Set(plan.policies.filter((p) => p.dir === 'out').map((p) => canonicalCidr(p.selector.dst)?.cidr));
 
-  // Who claims each pod CIDR. A usable peer's claim wins over a refused one's.
-  const claims = new Map<string, { peer: string; family: IpFamily; usable: boolean }>();
-  for (const [peers, usable] of [[input.refused, false], [input.usable, true]] as const) {
-    for (const peer of peers) {
-      for (const text of peer.spec.podCIDRS) {
-        const c = canonicalCidr(text);
-        if (c) claims.set(c.cidr, { peer: peer.name, family: c.family, usable });
+  // Who claims each pod CIDR (a usable peer's claim wins over a refused one's), and our
+  // outbound SAs: made only when a CIDR needs them, which at thousands of peers with nothing
+  // to protect is never.
+  let claimsMade: Map<string, { peer: string; family: IpFamily; usable: boolean }> | undefined;
+  const claims = (): Map<string, { peer: string; family: IpFamily; usable: boolean }> => {
+    if (claimsMade) return claimsMade;
+    claimsMade = new Map();
+    for (const [peers, usable] of [[input.refused, false], [input.usable, true]] as const) {
+      for (const peer of peers) {
+        for (const text of peer.spec.podCIDRS) {
+          const c = canonicalCidr(text);
+          if (c) claimsMade.set(c.cidr, { peer: peer.name, family: c.family, usable });
+        }
       }
     }
-  }
-
-  const outStates = new Map<string, XfrmStateInfo>();
-  for (const s of actual.states) {
-    if (isOwnedState(s) && s.mark === undefined) outStates.set(`${canonicalIp(s.src)}>${canonicalIp(s.dst)}/${s.spi}`, s);
-  }
+    return claimsMade;
+  };
+  let outStatesMade: Map<string, XfrmStateInfo> | undefined;
+  const outStates = (): Map<string, XfrmStateInfo> => {
+    if (outStatesMade) return outStatesMade;
+    outStatesMade = new Map();
+    for (const s of actual.states) {
+      if (isOwnedState(s) && s.mark === undefined) outStatesMade.set(`${canonicalIp(s.src)}>${canonicalIp(s.dst)}/${s.spi}`, s);
+    }
+    return outStatesMade;
+  };
 
   const extra: PlannedPolicy[] = [];
   const keptStates = new Set<string>();
@@ -108,13 +119,13 @@ export function protectEncryptedPairs(input: ProtectInput): ProtectResult {
   };
 
   for (const have of actual.policies) {
-    if (!isOutPolicy(have)) continue;
+    if (have.dir !== 'out' || !isOutPolicy(have)) continue;
     const c = canonicalCidr(have.selector.dst);
     if (!c || planned.has(c.cidr) || done.has(c.cidr)) continue;
-    const claim = claims.get(c.cidr);
+    const claim = claims().get(c.cidr);
     if (!claim) continue; // nobody claims it any more: the node left, release it
     const tmpl = have.tmpls[0];
-    const sa = have.action === 'allow' && tmpl ? outStates.get(`${canonicalIp(tmpl.src)}>${canonicalIp(tmpl.dst)}/${tmpl.spi}`) : undefined;
+    const sa = have.action === 'allow' && tmpl ? outStates().get(`${canonicalIp(tmpl.src)}>${canonicalIp(tmpl.dst)}/${tmpl.spi}`) : undefined;
     if (claim.usable && sa && tmpl) {
       extra.push({
         dir: 'out', family: c.family, peer: claim.peer, action: 'allow',
@@ -131,7 +142,7 @@ export function protectEncryptedPairs(input: ProtectInput): ProtectResult {
   }
 
   if (input.strict) {
-    for (const [cidr, claim] of claims) {
+    for (const [cidr, claim] of claims()) {
       if (!planned.has(cidr) && !done.has(cidr)) block(cidr, claim.family, claim.peer, claim.usable ? 'strict: cannot be encrypted yet' : 'strict: peer refused');
     }
   }

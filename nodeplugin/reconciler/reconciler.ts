@@ -8,8 +8,9 @@
  * still be on its way to the old SA, and deleting that SA under it drops the packet
  * (XfrmOutNoStates). Seen in the VM, where a vCPU can stall for milliseconds.
  */
-import type { Plan, SkippedPeer } from '../../core/plan.js';
-import type { XfrmChange, XfrmPolicyInfo, XfrmStateInfo } from '../xfrm/types.js';
+import type { Plan, PlannedPolicy, PlannedState, SkippedPeer } from '../../core/plan.js';
+import type { XfrmChange, XfrmPolicy, XfrmPolicyInfo, XfrmState, XfrmStateInfo } from '../xfrm/types.js';
+import { KnownTables } from './known-tables.js';
 import { type DiffOptions, diffXfrm, toXfrmPolicy, toXfrmState } from './xfrm-diff.js';
 
 /** The kernel's xfrm tables, as the reconciler needs them. */
@@ -26,15 +27,29 @@ export interface ChangeOutcome {
   readonly error?: Error;
 }
 
-/** The BPF maps the tc programs read. Each setter makes the map equal to its argument. */
+/**
+ * The BPF maps the tc programs read. Each setter makes the map equal to its argument. Without
+ * `verify` an adapter may diff against what it wrote last instead of reading the map back
+ * (BpfMapsPort does); with it, it reads the map (the periodic resync).
+ */
 export interface DatapathMapsPort {
-  setPeerMarks(marks: ReadonlyMap<string, number>): Promise<void>;
-  setPeerCidrs(cidrs: readonly string[]): Promise<void>;
+  setPeerMarks(marks: ReadonlyMap<string, number>, options?: MapsWriteOptions): Promise<void>;
+  setPeerCidrs(cidrs: readonly string[], options?: MapsWriteOptions): Promise<void>;
+}
+
+export interface MapsWriteOptions {
+  readonly verify?: boolean;
 }
 
 export interface KernelSnapshot {
   readonly states: readonly XfrmStateInfo[];
   readonly policies: readonly XfrmPolicyInfo[];
+  /** stateKey -> state, when the snapshot already has it (KnownTables); the diff builds it otherwise. */
+  readonly stateIndex?: ReadonlyMap<string, XfrmStateInfo>;
+  /** policyKey -> policy of the policies that are not per-socket, likewise. */
+  readonly policyIndex?: ReadonlyMap<string, XfrmPolicyInfo>;
+  /** slotKey -> the states with that (family, dst, SPI, proto), likewise. */
+  readonly slotIndex?: ReadonlyMap<string, readonly XfrmStateInfo[]>;
 }
 
 export interface ReconcileReport {
@@ -58,10 +73,18 @@ export interface ReconcilerOptions {
 
 export const DEFAULT_DRAIN_MS = 1000;
 
+export interface ReconcileOptions extends DiffOptions {
+  /** The tables as the caller just read them (from snapshot()). */
+  readonly actual?: KernelSnapshot;
+  /** Read the BPF maps back instead of trusting what was written (passed to the maps port). */
+  readonly verify?: boolean;
+}
+
 export class Reconciler {
   readonly #xfrm: XfrmPort;
   readonly #maps: DatapathMapsPort;
   readonly #drainMs: number;
+  readonly #known = new KnownTables();
 
   constructor(xfrm: XfrmPort, maps: DatapathMapsPort, options: ReconcilerOptions = {}) {
     this.#xfrm = xfrm;
@@ -69,22 +92,37 @@ export class Reconciler {
     this.#drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
   }
 
-  async snapshot(): Promise<KernelSnapshot> {
-    const [states, policies] = await Promise.all([this.#xfrm.dumpStates(), this.#xfrm.dumpPolicies()]);
-    return { states, policies };
+  /** Changes whenever the xfrm tables as this reconciler knows them change; undefined when it knows nothing. */
+  get tablesVersion(): number | undefined {
+    return this.#known.version;
   }
 
-  /** Make the kernel match `plan`. `actual` may be passed when the caller has just dumped it. */
-  async reconcile(plan: Plan, options: DiffOptions & { readonly actual?: KernelSnapshot } = {}): Promise<ReconcileReport> {
+  /**
+   * The xfrm tables. `fresh` (the default) dumps them; otherwise what this reconciler knows they
+   * hold is returned when it knows (KnownTables), which costs no kernel call.
+   */
+  async snapshot(options: { readonly fresh?: boolean } = {}): Promise<KernelSnapshot> {
+    const known = options.fresh === false ? this.#known.snapshot() : undefined;
+    if (known) return known;
+    this.#known.forget();
+    const [states, policies] = await Promise.all([this.#xfrm.dumpStates(), this.#xfrm.dumpPolicies()]);
+    const dump = { states, policies };
+    this.#known.load(dump);
+    return this.#known.snapshot() ?? dump;
+  }
+
+  /** Make the kernel match `plan`. `actual` may be passed when the caller has just read it with snapshot(). */
+  async reconcile(plan: Plan, options: ReconcileOptions = {}): Promise<ReconcileReport> {
     const actual = options.actual ?? (await this.snapshot());
-    const diff = diffXfrm({ states: plan.states.map(toXfrmState), policies: plan.policies.map(toXfrmPolicy) }, actual, options);
+    const diff = diffXfrm({ states: plan.states.map(desiredState), policies: plan.policies.map(desiredPolicy) }, actual, options);
     const errors: string[] = [];
     const failures: ChangeOutcome[] = [];
     const installed = await this.#apply(diff.install, errors, failures);
     let mapsFailed = false;
+    const verify = { verify: options.verify ?? true };
     try {
-      await this.#maps.setPeerMarks(plan.peerMarks);
-      await this.#maps.setPeerCidrs(plan.peerPodCidrs);
+      await this.#maps.setPeerMarks(plan.peerMarks, verify);
+      await this.#maps.setPeerCidrs(plan.peerPodCidrs, verify);
     } catch (err: unknown) {
       mapsFailed = true;
       errors.push(`bpf maps: ${err instanceof Error ? err.message : String(err)}`);
@@ -101,7 +139,15 @@ export class Reconciler {
 
   async #apply(changes: readonly XfrmChange[], errors: string[], failures: ChangeOutcome[]): Promise<number> {
     if (changes.length === 0) return 0;
-    const outcomes = await this.#xfrm.apply(changes);
+    let outcomes: readonly ChangeOutcome[];
+    try {
+      outcomes = await this.#xfrm.apply(changes);
+    } catch (err: unknown) {
+      // Some of the batch may have reached the kernel: read it back next time.
+      this.#known.forget();
+      throw err;
+    }
+    this.#known.follow(changes, outcomes);
     let done = 0;
     for (const o of outcomes) {
       if (o.error) {
@@ -111,4 +157,23 @@ export class Reconciler {
     }
     return done;
   }
+}
+
+/**
+ * The kernel form of planned objects, made once per object: a Planner hands back the very
+ * objects of unchanged peers, and the diff recognises what it compared before by identity.
+ */
+const desiredStates = new WeakMap<PlannedState, XfrmState>();
+const desiredPolicies = new WeakMap<PlannedPolicy, XfrmPolicy>();
+
+function desiredState(s: PlannedState): XfrmState {
+  let x = desiredStates.get(s);
+  if (!x) desiredStates.set(s, (x = toXfrmState(s)));
+  return x;
+}
+
+function desiredPolicy(p: PlannedPolicy): XfrmPolicy {
+  let x = desiredPolicies.get(p);
+  if (!x) desiredPolicies.set(p, (x = toXfrmPolicy(p)));
+  return x;
 }

@@ -40,11 +40,16 @@ export function toXfrmPolicy(p: PlannedPolicy): XfrmPolicy {
 }
 
 const cidr = (c: string): string => parseCidr(c)?.network ?? c;
-const markText = (m: Mark | undefined): string => (m ? `${m.value}/${m.mask}` : '-');
+export const markText = (m: Mark | undefined): string => (m ? `${m.value}/${m.mask}` : '-');
 
 /** The kernel's identity of an SA: (dst, SPI, proto, mark). */
 export function stateKey(s: Pick<XfrmState, 'family' | 'dst' | 'spi' | 'proto' | 'mark'>): string {
-  return `${s.family}|${ip(s.dst)}|${s.spi}|${s.proto}|${markText(s.mark)}`;
+  return `${slotKey(s)}|${markText(s.mark)}`;
+}
+
+/** (family, dst, SPI, proto): the SAs a delete by id chooses among by mark (deleteMayHit). */
+export function slotKey(s: Pick<XfrmState, 'family' | 'dst' | 'spi' | 'proto'>): string {
+  return `${s.family}|${ip(s.dst)}|${s.spi}|${s.proto}`;
 }
 
 /** The kernel's identity of a policy: (dir, selector, mark, type). */
@@ -72,6 +77,32 @@ function samePolicy(want: XfrmPolicy, have: XfrmPolicy): boolean {
   });
 }
 
+/**
+ * Keys and comparisons of objects seen before. Desired objects are immutable and, from a
+ * Planner, the same objects from one sync to the next; so are the kernel's from KnownTables.
+ * A pair found equal once is equal for good (and the kernel's object ours), which lets a sync
+ * at thousands of peers skip comparing what did not change.
+ */
+const desiredKeys = new WeakMap<object, string>();
+const equalTo = new WeakMap<object, object>();
+
+function keyOfDesired<T extends object>(want: T, keyOf: (x: T) => string): string {
+  let key = desiredKeys.get(want);
+  if (key === undefined) desiredKeys.set(want, (key = keyOf(want)));
+  return key;
+}
+
+/** Record that `have` is what the kernel made of `want` (KnownTables, after the kernel confirmed an add). */
+export function noteInstalled(want: XfrmState | XfrmPolicy, have: XfrmStateInfo | XfrmPolicyInfo): void {
+  equalTo.set(want, have);
+}
+
+function matches<W extends object, H extends object>(want: W, have: H, same: (w: W, h: H) => boolean): boolean {
+  if (!same(want, have)) return false;
+  equalTo.set(want, have);
+  return true;
+}
+
 export interface DiffOptions {
   /**
    * Owned states to leave alone even though the plan does not list them: inbound SAs of an SPI
@@ -82,7 +113,13 @@ export interface DiffOptions {
 
 export function diffXfrm(
   desired: { readonly states: readonly XfrmState[]; readonly policies: readonly XfrmPolicy[] },
-  actual: { readonly states: readonly XfrmStateInfo[]; readonly policies: readonly XfrmPolicyInfo[] },
+  actual: {
+    readonly states: readonly XfrmStateInfo[];
+    readonly policies: readonly XfrmPolicyInfo[];
+    readonly stateIndex?: ReadonlyMap<string, XfrmStateInfo>;
+    readonly policyIndex?: ReadonlyMap<string, XfrmPolicyInfo>;
+    readonly slotIndex?: ReadonlyMap<string, readonly XfrmStateInfo[]>;
+  },
   options: DiffOptions = {},
 ): XfrmDiff {
   const install: XfrmChange[] = [];
@@ -90,38 +127,46 @@ export function diffXfrm(
   const removeStates: XfrmChange[] = [];
   const heldBack: string[] = [];
   let unchanged = 0;
+  let bySlot = actual.slotIndex;
+  /** SAs with the (family, dst, SPI, proto) of `s`. */
+  const sameSlot = (s: XfrmStateInfo): readonly XfrmStateInfo[] => {
+    bySlot ??= slotIndex(actual.states);
+    return bySlot.get(slotKey(s)) ?? [];
+  };
   /** A delete by the id of `have`, or undefined (reported) when it could hit another SA. */
   const safeDelete = (have: XfrmStateInfo): XfrmChange | undefined => {
-    const other = deleteMayHit(have, actual.states);
+    const other = deleteMayHit(have, sameSlot(have));
     if (other === undefined) return { op: 'deleteState', id: idOf(have) };
     heldBack.push(`deleteState held back: ${describeState(have)} shares its (dst, SPI) with ${describeState(other)}, which the kernel could delete instead`);
     return undefined;
   };
 
-  const haveStates = new Map(actual.states.map((s) => [stateKey(s), s]));
+  const haveStates = actual.stateIndex ?? new Map(actual.states.map((s) => [stateKey(s), s]));
   const wantStateKeys = new Set<string>();
   for (const want of desired.states) {
-    const key = stateKey(want);
+    const key = keyOfDesired(want, stateKey);
     wantStateKeys.add(key);
     const have = haveStates.get(key);
     if (have === undefined) install.push({ op: 'addState', state: want });
+    else if (equalTo.get(want) === have) unchanged++;
     else if (!isOwnedState(have)) install.push({ op: 'addState', state: want }); // will fail EEXIST: surfaced, never deleted
-    else if (sameState(want, have)) unchanged++;
+    else if (matches(want, have, sameState)) unchanged++;
     else {
       const del = safeDelete(have);
       if (del) install.push(del, { op: 'addState', state: want });
     }
   }
 
-  const havePolicies = new Map(actual.policies.filter((p) => !p.socket).map((p) => [policyKey(p), p]));
+  const havePolicies = actual.policyIndex ?? new Map(actual.policies.filter((p) => !p.socket).map((p) => [policyKey(p), p]));
   const wantPolicyKeys = new Set<string>();
   for (const want of desired.policies) {
-    const key = policyKey(want);
+    const key = keyOfDesired(want, policyKey);
     wantPolicyKeys.add(key);
     const have = havePolicies.get(key);
     if (have === undefined) install.push({ op: 'addPolicy', policy: want });
+    else if (equalTo.get(want) === have) unchanged++;
     else if (!isOwnedPolicy(have)) install.push({ op: 'addPolicy', policy: want }); // foreign: EEXIST is reported
-    else if (samePolicy(want, have)) unchanged++;
+    else if (matches(want, have, samePolicy)) unchanged++;
     else install.push({ op: 'updatePolicy', policy: want });
   }
 
@@ -145,10 +190,21 @@ export function diffXfrm(
  * every id. It can be added after our marked SAs on the same (dst, SPI), and a delete of ours
  * would then take it (checked in the project VM with `ip xfrm state add/delete`).
  */
-function deleteMayHit(s: XfrmStateInfo, states: readonly XfrmStateInfo[]): XfrmStateInfo | undefined {
+function deleteMayHit(s: XfrmStateInfo, sameSlot: readonly XfrmStateInfo[]): XfrmStateInfo | undefined {
   const lookup = s.mark ? (s.mark.value & s.mark.mask) >>> 0 : 0;
-  return states.find((o) => o !== s && o.family === s.family && ip(o.dst) === ip(s.dst) && o.spi === s.spi && o.proto === s.proto &&
-    ((lookup & (o.mark?.mask ?? 0)) >>> 0) === (o.mark?.value ?? 0) >>> 0);
+  return sameSlot.find((o) => o !== s && ((lookup & (o.mark?.mask ?? 0)) >>> 0) === (o.mark?.value ?? 0) >>> 0);
+}
+
+/** SAs by slotKey. */
+export function slotIndex(states: readonly XfrmStateInfo[]): Map<string, XfrmStateInfo[]> {
+  const bySlot = new Map<string, XfrmStateInfo[]>();
+  for (const s of states) {
+    const key = slotKey(s);
+    const list = bySlot.get(key);
+    if (list) list.push(s);
+    else bySlot.set(key, [s]);
+  }
+  return bySlot;
 }
 
 function idOf(s: XfrmState): Extract<XfrmChange, { op: 'deleteState' }>['id'] {

@@ -18,12 +18,20 @@ export function asBuffer(buf: Uint8Array): Buffer {
 }
 
 /**
- * The parts back to back in one new buffer (Buffer.concat), returned as a plain Uint8Array view
- * so that callers and tests see the same type whichever codec built the bytes.
+ * `n` zero bytes as a plain Uint8Array. Small ones are cut from Node's shared 8 KiB pool
+ * (Buffer.allocUnsafe, then zeroed): `new Uint8Array(n)` and Buffer.alloc make an ArrayBuffer
+ * each, which is what made the encoder slow (a buffer per field cost about 1 µs and most of its
+ * garbage collection, measured with --cpu-prof in bench:nodeplugin). The bytes share an
+ * ArrayBuffer with others: always address them through byteOffset (see `view`).
  */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const joined = Buffer.concat(parts);
-  return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+export function zeroed(n: number): Uint8Array {
+  const b = Buffer.allocUnsafe(n).fill(0);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/** Writes `bytes` (an address: 4 or 16 of them) at `off` of the view. */
+export function setBytes(dv: DataView, off: number, bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i++) dv.setUint8(off + i, bytes[i] ?? 0);
 }
 
 /** The text of a NUL-terminated (or NUL-padded) C string field. */

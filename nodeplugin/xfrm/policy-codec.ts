@@ -3,11 +3,11 @@
  * xfrm_user_tmpl entries, XFRMA_MARK, XFRMA_POLICY_TYPE) and struct xfrm_userpolicy_id, to and
  * from bytes.
  */
-import { LE, concatBytes, view } from './bytes.js';
+import { LE, view, zeroed } from './bytes.js';
 import { XfrmTransportError } from './errors.js';
-import { encodeAttr, parseAttrs } from './netlink-frame.js';
+import { attrSpace, parseAttrs, writeAttrHeader } from './netlink-frame.js';
 import type { NetlinkAttribute } from './netlink-frame.js';
-import { attrMark, decodeAddress, encodeAddress, encodeMarkAttr, readSelector, writeInfiniteLifetime, writeSelector } from './shared-structs.js';
+import { MARK_ATTR_SPACE, attrMark, decodeAddress, readSelector, writeAddress, writeInfiniteLifetime, writeMarkAttr, writeSelector } from './shared-structs.js';
 import { OFF, SIZE, XFRMA, XFRM_POLICY_ACTION, XFRM_POLICY_DIR, XFRM_POLICY_MAX, XFRM_POLICY_TYPE } from './uapi.js';
 import { afToFamily, checkU32, familyToAf, lookup, modeName, modeNumber, protoName, protoNumber, reverse } from './xfrm-values.js';
 import type { XfrmMark, XfrmPolicy, XfrmPolicyAction, XfrmPolicyDir, XfrmPolicyId, XfrmPolicyInfo, XfrmPolicyType, XfrmTemplate } from './types.js';
@@ -16,27 +16,28 @@ function dirNumber(d: XfrmPolicyDir): number {
   return lookup(XFRM_POLICY_DIR, d, 'dir');
 }
 
-function encodeTemplates(tmpls: readonly XfrmTemplate[]): Uint8Array[] {
-  const b = new Uint8Array(SIZE.userTmpl * tmpls.length);
-  const dv = view(b);
-  tmpls.forEach((t, i) => {
-    const off = i * SIZE.userTmpl;
-    const o = OFF.userTmpl;
-    b.set(encodeAddress(t.family, t.dst, `tmpl[${i}] dst`), off + o.id + OFF.id.daddr);
-    dv.setUint32(off + o.id + OFF.id.spi, checkU32(`tmpl[${i}] spi`, t.spi), false);
-    dv.setUint8(off + o.id + OFF.id.proto, protoNumber(t.proto));
-    dv.setUint16(off + o.family, familyToAf(t.family), LE);
-    b.set(encodeAddress(t.family, t.src, `tmpl[${i}] src`), off + o.saddr);
-    dv.setUint32(off + o.reqid, checkU32(`tmpl[${i}] reqid`, t.reqid), LE);
-    dv.setUint8(off + o.mode, modeNumber(t.mode));
-    dv.setUint8(off + o.share, 0);
-    dv.setUint8(off + o.optional, t.optional ? 1 : 0);
+/** Writes the XFRMA_TMPL attribute at `off`; returns where the next attribute starts. */
+function writeTemplates(dv: DataView, off: number, tmpls: readonly XfrmTemplate[]): number {
+  const length = SIZE.userTmpl * tmpls.length;
+  const data = writeAttrHeader(dv, off, XFRMA.TMPL, length);
+  const o = OFF.userTmpl;
+  for (let i = 0; i < tmpls.length; i++) {
+    const t = tmpls[i] as XfrmTemplate;
+    const at = data + i * SIZE.userTmpl;
+    writeAddress(dv, at + o.id + OFF.id.daddr, t.family, t.dst, `tmpl[${i}] dst`);
+    dv.setUint32(at + o.id + OFF.id.spi, checkU32(`tmpl[${i}] spi`, t.spi), false);
+    dv.setUint8(at + o.id + OFF.id.proto, protoNumber(t.proto));
+    dv.setUint16(at + o.family, familyToAf(t.family), LE);
+    writeAddress(dv, at + o.saddr, t.family, t.src, `tmpl[${i}] src`);
+    dv.setUint32(at + o.reqid, checkU32(`tmpl[${i}] reqid`, t.reqid), LE);
+    dv.setUint8(at + o.mode, modeNumber(t.mode));
+    dv.setUint8(at + o.optional, t.optional ? 1 : 0);
     // Any algorithm (what iproute2 sends): the SA decides.
-    dv.setUint32(off + o.aalgos, 0xffffffff, LE);
-    dv.setUint32(off + o.ealgos, 0xffffffff, LE);
-    dv.setUint32(off + o.calgos, 0xffffffff, LE);
-  });
-  return encodeAttr(XFRMA.TMPL, b);
+    dv.setUint32(at + o.aalgos, 0xffffffff, LE);
+    dv.setUint32(at + o.ealgos, 0xffffffff, LE);
+    dv.setUint32(at + o.calgos, 0xffffffff, LE);
+  }
+  return off + attrSpace(length);
 }
 
 function decodeTemplates(a: NetlinkAttribute): XfrmTemplate[] {
@@ -60,41 +61,55 @@ function decodeTemplates(a: NetlinkAttribute): XfrmTemplate[] {
   return out;
 }
 
-function encodePolicyTypeAttr(type: XfrmPolicyType): Uint8Array[] {
-  const b = new Uint8Array(SIZE.userpolicyType);
-  b[0] = lookup(XFRM_POLICY_TYPE, type, 'policy type');
-  return encodeAttr(XFRMA.POLICY_TYPE, b);
+const POLICY_TYPE_ATTR_SPACE = attrSpace(SIZE.userpolicyType);
+
+/** Writes an XFRMA_POLICY_TYPE attribute at `off`; returns where the next attribute starts. */
+function writePolicyTypeAttr(dv: DataView, off: number, type: XfrmPolicyType): number {
+  dv.setUint8(writeAttrHeader(dv, off, XFRMA.POLICY_TYPE, SIZE.userpolicyType), lookup(XFRM_POLICY_TYPE, type, 'policy type'));
+  return off + POLICY_TYPE_ATTR_SPACE;
 }
 
-/** Payload of XFRM_MSG_NEWPOLICY / XFRM_MSG_UPDPOLICY: struct xfrm_userpolicy_info + attributes. */
+/** Bytes the optional mark and policy type attributes take. */
+function markAndTypeSpace(mark: XfrmMark | undefined, type: XfrmPolicyType | undefined): number {
+  return (mark ? MARK_ATTR_SPACE : 0) + (type !== undefined && type !== 'main' ? POLICY_TYPE_ATTR_SPACE : 0);
+}
+
+/** Writes the optional mark and policy type attributes at `off`. */
+function writeMarkAndType(dv: DataView, off: number, mark: XfrmMark | undefined, type: XfrmPolicyType | undefined): void {
+  let at = off;
+  if (mark) at = writeMarkAttr(dv, at, mark);
+  if (type !== undefined && type !== 'main') writePolicyTypeAttr(dv, at, type);
+}
+
+/**
+ * Payload of XFRM_MSG_NEWPOLICY / XFRM_MSG_UPDPOLICY: struct xfrm_userpolicy_info + attributes,
+ * written into one zeroed buffer sized in advance.
+ */
 export function encodePolicy(p: XfrmPolicy): Uint8Array {
-  const info = new Uint8Array(SIZE.userpolicyInfo);
-  const dv = view(info);
+  const tmplSpace = p.tmpls.length > 0 ? attrSpace(SIZE.userTmpl * p.tmpls.length) : 0;
+  const b = zeroed(SIZE.userpolicyInfo + tmplSpace + markAndTypeSpace(p.mark, p.type));
+  const dv = view(b);
   const o = OFF.userpolicyInfo;
-  writeSelector(info, o.sel, p.selector);
-  writeInfiniteLifetime(info, o.lft);
+  writeSelector(dv, o.sel, p.selector);
+  writeInfiniteLifetime(dv, o.lft);
   dv.setUint32(o.priority, checkU32('priority', p.priority ?? 0), LE);
-  dv.setUint32(o.index, 0, LE);
   dv.setUint8(o.dir, dirNumber(p.dir));
   dv.setUint8(o.action, lookup(XFRM_POLICY_ACTION, p.action, 'action'));
-  const parts: Uint8Array[] = [info];
-  if (p.tmpls.length > 0) parts.push(...encodeTemplates(p.tmpls));
-  if (p.mark) parts.push(...encodeMarkAttr(p.mark));
-  if (p.type !== undefined && p.type !== 'main') parts.push(...encodePolicyTypeAttr(p.type));
-  return concatBytes(parts);
+  let off: number = SIZE.userpolicyInfo;
+  if (p.tmpls.length > 0) off = writeTemplates(dv, off, p.tmpls);
+  writeMarkAndType(dv, off, p.mark, p.type);
+  return b;
 }
 
 /** Payload of XFRM_MSG_GETPOLICY / XFRM_MSG_DELPOLICY: struct xfrm_userpolicy_id + attributes. */
 export function encodePolicyId(id: XfrmPolicyId): Uint8Array {
-  const b = new Uint8Array(SIZE.userpolicyId);
+  const b = zeroed(SIZE.userpolicyId + markAndTypeSpace(id.mark, id.type));
   const dv = view(b);
-  writeSelector(b, OFF.userpolicyId.sel, id.selector);
+  writeSelector(dv, OFF.userpolicyId.sel, id.selector);
   dv.setUint32(OFF.userpolicyId.index, checkU32('index', id.index ?? 0), LE);
   dv.setUint8(OFF.userpolicyId.dir, dirNumber(id.dir));
-  const parts: Uint8Array[] = [b];
-  if (id.mark) parts.push(...encodeMarkAttr(id.mark));
-  if (id.type !== undefined && id.type !== 'main') parts.push(...encodePolicyTypeAttr(id.type));
-  return concatBytes(parts);
+  writeMarkAndType(dv, SIZE.userpolicyId, id.mark, id.type);
+  return b;
 }
 
 /** Decodes the payload of an XFRM_MSG_NEWPOLICY (dump entry or get reply). */

@@ -5,72 +5,57 @@
  */
 import ipaddr from 'ipaddr.js';
 import { parseCidr, parseIp } from '../../core/ip.js';
-import { LE, view } from './bytes.js';
+import { LE, setBytes, view } from './bytes.js';
 import { XfrmTransportError } from './errors.js';
-import { encodeAttr } from './netlink-frame.js';
+import { attrSpace, writeAttrHeader } from './netlink-frame.js';
 import type { NetlinkAttribute } from './netlink-frame.js';
-import { OFF, SIZE, XFRMA, XFRM_INF } from './uapi.js';
+import { OFF, SIZE, XFRMA, XFRM_INF_HALF } from './uapi.js';
 import { afToFamily, checkRange, checkU32, familyToAf } from './xfrm-values.js';
 import type { IpFamily, XfrmLifetimeCurrent, XfrmMark, XfrmSelector } from './types.js';
 
-/** xfrm_address_t bytes of an address of the given family. */
-export function encodeAddress(family: IpFamily, text: string, what = 'address'): Uint8Array {
+/** Writes the xfrm_address_t of an address of the given family at `off` (the rest stays zero). */
+export function writeAddress(dv: DataView, off: number, family: IpFamily, text: string, what = 'address'): void {
   const ip = parseIp(text);
   if (!ip) throw new TypeError(`${what}: not an IP address: ${JSON.stringify(text)}`);
   if (ip.family !== family) throw new TypeError(`${what}: ${text} is not an IPv${family} address`);
-  const out = new Uint8Array(SIZE.address);
-  out.set(ip.bytes);
-  return out;
+  setBytes(dv, off, ip.bytes);
 }
 
 /** Canonical text of the xfrm_address_t at `bytes[0..16)`. */
 export function decodeAddress(family: IpFamily, bytes: Uint8Array): string {
-  const n = family === 4 ? 4 : 16;
-  return ipaddr.fromByteArray(Array.from(bytes.subarray(0, n))).toString();
+  // A dotted quad is its four bytes in decimal; only IPv6 needs ipaddr's RFC 5952 rules.
+  if (family === 4) return `${bytes[0] ?? 0}.${bytes[1] ?? 0}.${bytes[2] ?? 0}.${bytes[3] ?? 0}`;
+  return ipaddr.fromByteArray(Array.from(bytes.subarray(0, 16))).toString();
 }
 
-interface ParsedSelector {
-  family: IpFamily;
-  src: Uint8Array;
-  dst: Uint8Array;
-  srcLen: number;
-  dstLen: number;
-}
-
-function parseSelectorCidrs(sel: XfrmSelector): ParsedSelector {
-  const s = parseCidr(sel.src);
-  const d = parseCidr(sel.dst);
-  if (!s) throw new TypeError(`selector src: not a CIDR: ${JSON.stringify(sel.src)}`);
-  if (!d) throw new TypeError(`selector dst: not a CIDR: ${JSON.stringify(sel.dst)}`);
-  if (s.family !== d.family) throw new TypeError(`selector: ${sel.src} and ${sel.dst} are of different families`);
-  return { family: s.family, src: s.bytes, dst: d.bytes, srcLen: s.prefixLength, dstLen: d.prefixLength };
-}
 
 /** The any-selector of a family. */
 export function anySelector(family: IpFamily): XfrmSelector {
   return family === 4 ? { src: '0.0.0.0/0', dst: '0.0.0.0/0' } : { src: '::/0', dst: '::/0' };
 }
 
-/** Writes struct xfrm_selector at `off`; returns its family. */
-export function writeSelector(buf: Uint8Array, off: number, sel: XfrmSelector): IpFamily {
-  const p = parseSelectorCidrs(sel);
-  const dv = view(buf);
+/** Writes struct xfrm_selector at `off` of a zeroed buffer; returns its family. */
+export function writeSelector(dv: DataView, off: number, sel: XfrmSelector): IpFamily {
+  const s = parseCidr(sel.src);
+  const d = parseCidr(sel.dst);
+  if (!s) throw new TypeError(`selector src: not a CIDR: ${JSON.stringify(sel.src)}`);
+  if (!d) throw new TypeError(`selector dst: not a CIDR: ${JSON.stringify(sel.dst)}`);
+  if (s.family !== d.family) throw new TypeError(`selector: ${sel.src} and ${sel.dst} are of different families`);
   const o = OFF.selector;
-  buf.set(p.dst, off + o.daddr);
-  buf.set(p.src, off + o.saddr);
+  setBytes(dv, off + o.daddr, d.bytes);
+  setBytes(dv, off + o.saddr, s.bytes);
   const dport = checkRange('selector dstPort', sel.dstPort ?? 0, 0xffff);
   const sport = checkRange('selector srcPort', sel.srcPort ?? 0, 0xffff);
   dv.setUint16(off + o.dport, dport, false);
   dv.setUint16(off + o.dportMask, dport ? 0xffff : 0, false);
   dv.setUint16(off + o.sport, sport, false);
   dv.setUint16(off + o.sportMask, sport ? 0xffff : 0, false);
-  dv.setUint16(off + o.family, familyToAf(p.family), LE);
-  dv.setUint8(off + o.prefixlenD, p.dstLen);
-  dv.setUint8(off + o.prefixlenS, p.srcLen);
+  dv.setUint16(off + o.family, familyToAf(s.family), LE);
+  dv.setUint8(off + o.prefixlenD, d.prefixLength);
+  dv.setUint8(off + o.prefixlenS, s.prefixLength);
   dv.setUint8(off + o.proto, checkRange('selector proto', sel.proto ?? 0, 255));
   dv.setInt32(off + o.ifindex, checkRange('selector ifindex', sel.ifindex ?? 0, 0x7fffffff), LE);
-  dv.setUint32(off + o.user, 0, LE);
-  return p.family;
+  return s.family;
 }
 
 /** Reads struct xfrm_selector at `off`. A selector with family 0 is read as `fallback`. */
@@ -100,10 +85,9 @@ export function readSelector(buf: Uint8Array, off: number, fallback: IpFamily): 
  * timers compute `limit + add_time - now` in 64 bits, which wraps to a negative timeout, and
  * the object hard-expires (is deleted) about a second after it was added.
  */
-export function writeInfiniteLifetime(buf: Uint8Array, off: number): void {
-  const dv = view(buf);
-  for (let i = 0; i < 4; i++) dv.setBigUint64(off + i * 8, XFRM_INF, LE);
-  for (let i = 4; i < 8; i++) dv.setBigUint64(off + i * 8, 0n, LE);
+export function writeInfiniteLifetime(dv: DataView, off: number): void {
+  // The four limits are 8 halves; the time limits after them stay zero.
+  for (let i = 0; i < 8; i++) dv.setUint32(off + i * 4, XFRM_INF_HALF);
 }
 
 export function readLifetimeCurrent(buf: Uint8Array, off: number): XfrmLifetimeCurrent {
@@ -117,12 +101,15 @@ export function readLifetimeCurrent(buf: Uint8Array, off: number): XfrmLifetimeC
   };
 }
 
-export function encodeMarkAttr(mark: XfrmMark): Uint8Array[] {
-  const b = new Uint8Array(SIZE.mark);
-  const dv = view(b);
-  dv.setUint32(0, checkU32('mark value', mark.value), LE);
-  dv.setUint32(4, checkU32('mark mask', mark.mask), LE);
-  return encodeAttr(XFRMA.MARK, b);
+/** Bytes an XFRMA_MARK attribute takes. */
+export const MARK_ATTR_SPACE = attrSpace(SIZE.mark);
+
+/** Writes an XFRMA_MARK attribute at `off`; returns where the next attribute starts. */
+export function writeMarkAttr(dv: DataView, off: number, mark: XfrmMark): number {
+  const data = writeAttrHeader(dv, off, XFRMA.MARK, SIZE.mark);
+  dv.setUint32(data, checkU32('mark value', mark.value), LE);
+  dv.setUint32(data + 4, checkU32('mark mask', mark.mask), LE);
+  return off + MARK_ATTR_SPACE;
 }
 
 export function attrMark(a: NetlinkAttribute): XfrmMark {

@@ -5,18 +5,25 @@
  *
  * - Operations on one socket run one after another (netlink allows one dump at a time per
  *   socket, and ordering keeps batches predictable).
- * - A batch is sent as consecutive netlink messages in as few sendmsg calls as possible, each
- *   with NLM_F_ACK; the kernel processes every message of a datagram in order and acks each
- *   one (errors do not stop the rest), and acks are matched back by sequence number. A
- *   datagram is limited by the send buffer, and by the receive buffer, which must hold all its
- *   acks at once because the kernel queues them before we can read any.
+ * - A batch is sent as consecutive netlink messages in as few sendmsg calls as possible. The
+ *   kernel processes every message of a datagram in order (errors do not stop the rest) and
+ *   answers a message without NLM_F_ACK only when it fails (netlink_rcv_skb acks on
+ *   `NLM_F_ACK || err`). So the changes go without NLM_F_ACK, and a last NLMSG_NOOP with
+ *   NLM_F_ACK closes each datagram: its ack comes after every error of the messages before it,
+ *   so when it arrives, a change without an error ack succeeded. Errors are matched back by
+ *   sequence number. One ack per datagram instead of one per change: each ack is a recvmsg, a
+ *   Buffer and a callback, which was most of the adapter's time after encoding (5,000
+ *   policies, bench:nodeplugin). A datagram is limited by the send buffer, and by the receive
+ *   buffer, which must hold every ack at once (all changes may fail) because the kernel queues
+ *   them before we can read any; if it overflowed anyway, the socket reports ENOBUFS and the
+ *   batch fails as a transport error, never as a silent success.
  * - The socket lives in the network namespace of the thread that opens it: open it inside the
  *   namespace you mean to configure.
  */
 import { HEADER_LENGTH, RawNetlinkSocket } from 'netlink';
 import type { MessageInfo } from 'netlink';
 import { encodeDatagram, parseAck, parseDatagram, parseDone } from './netlink-frame.js';
-import type { NetlinkMessage } from './netlink-frame.js';
+import type { NetlinkMessage, NlAck, OutgoingMessage } from './netlink-frame.js';
 import { decodePolicy, encodePolicyId } from './policy-codec.js';
 import { encodeChange, encodeDumpRequest } from './request-codec.js';
 import type { XfrmRequest } from './request-codec.js';
@@ -49,8 +56,10 @@ export type BatchResult =
 export interface XfrmSocketStats {
   /** sendmsg calls made. */
   readonly sendCalls: number;
-  /** Netlink messages sent. */
+  /** Netlink messages sent for requests and changes (not counting a batch's closing NLMSG_NOOP). */
   readonly messagesSent: number;
+  /** Datagrams received from the kernel (acks, replies, dump parts). */
+  readonly datagramsReceived: number;
 }
 
 /**
@@ -75,8 +84,11 @@ interface Reply {
 interface Pending {
   readonly messages: NetlinkMessage[];
   interrupted: boolean;
-  settle(reply: Reply | Error): void;
+  /** The kernel's answer (ack, error or NLMSG_DONE) to the message with sequence number `seq`. */
+  settle(answer: NlAck | Error, seq: number): void;
 }
+
+const OK: Reply = Object.freeze({ errno: 0, messages: Object.freeze([]), interrupted: false });
 
 export class XfrmSocket {
   readonly #raw: RawNetlinkSocket;
@@ -89,6 +101,7 @@ export class XfrmSocket {
   #closed = false;
   #sendCalls = 0;
   #messagesSent = 0;
+  #datagramsReceived = 0;
 
   private constructor(raw: RawNetlinkSocket, options: XfrmSocketOptions) {
     this.#raw = raw;
@@ -113,7 +126,7 @@ export class XfrmSocket {
   }
 
   get stats(): XfrmSocketStats {
-    return { sendCalls: this.#sendCalls, messagesSent: this.#messagesSent };
+    return { sendCalls: this.#sendCalls, messagesSent: this.#messagesSent, datagramsReceived: this.#datagramsReceived };
   }
 
   /** Most messages one batch datagram carries on this socket. */
@@ -146,7 +159,7 @@ export class XfrmSocket {
   getState(id: XfrmStateId): Promise<XfrmStateInfo> {
     return this.#serial(async () => {
       const req: XfrmRequest = { type: XFRM_MSG.GETSA, flags: NLM_F.REQUEST | NLM_F.ACK, payload: encodeStateId(id) };
-      const [reply] = await this.#exchange([req]);
+      const [reply] = await this.#exchange([req], 'each');
       const found = this.#expectOk(reply, 'getState', () => describeStateId(id)).find((m) => m.type === XFRM_MSG.NEWSA);
       if (!found) throw new XfrmTransportError('getState: the kernel acked without sending the state');
       return decodeState(found.data);
@@ -157,7 +170,7 @@ export class XfrmSocket {
   getPolicy(id: XfrmPolicyId): Promise<XfrmPolicyInfo> {
     return this.#serial(async () => {
       const req: XfrmRequest = { type: XFRM_MSG.GETPOLICY, flags: NLM_F.REQUEST | NLM_F.ACK, payload: encodePolicyId(id) };
-      const [reply] = await this.#exchange([req]);
+      const [reply] = await this.#exchange([req], 'each');
       const found = this.#expectOk(reply, 'getPolicy', () => describePolicyId(id)).find((m) => m.type === XFRM_MSG.NEWPOLICY);
       if (!found) throw new XfrmTransportError('getPolicy: the kernel acked without sending the policy');
       return decodePolicy(found.data);
@@ -196,7 +209,7 @@ export class XfrmSocket {
           bytes += size;
           end++;
         }
-        const replies = await this.#exchange(requests.slice(start, end));
+        const replies = await this.#exchange(requests.slice(start, end), 'errors');
         replies.forEach((reply, i) => {
           const change = changes[start + i];
           if (!change) return;
@@ -239,7 +252,7 @@ export class XfrmSocket {
 
   async #dump(what: 'states' | 'policies', operation: XfrmOperation): Promise<readonly NetlinkMessage[]> {
     for (let attempt = 1; ; attempt++) {
-      const [reply] = await this.#exchange([encodeDumpRequest(what)]);
+      const [reply] = await this.#exchange([encodeDumpRequest(what)], 'each');
       const messages = this.#expectOk(reply, operation, () => `all ${what}`);
       if (!reply?.interrupted || attempt >= DUMP_RETRIES) {
         const want = what === 'states' ? XFRM_MSG.NEWSA : XFRM_MSG.NEWPOLICY;
@@ -248,23 +261,33 @@ export class XfrmSocket {
     }
   }
 
-  /** Sends the requests in one sendmsg and resolves with one reply per request, in order. */
-  #exchange(requests: readonly XfrmRequest[]): Promise<Reply[]> {
+  #nextSeq(): number {
+    this.#seq = (this.#seq + 1) >>> 0 || 1;
+    return this.#seq;
+  }
+
+  /**
+   * Sends the requests in one sendmsg and resolves with one reply per request, in order.
+   * `each`: every request is answered (its own ack, a reply, a dump). `errors`: changes only;
+   * they go without NLM_F_ACK, then an NLMSG_NOOP with NLM_F_ACK (see the top of this file),
+   * and a change the kernel did not answer by the time that ack came succeeded.
+   */
+  #exchange(requests: readonly XfrmRequest[], acks: 'each' | 'errors'): Promise<Reply[]> {
     if (this.#closed) return Promise.reject(new XfrmTransportError('xfrm socket closed'));
-    const pid = this.#raw.address().port;
-    const seqs: number[] = [];
-    const datagram = encodeDatagram(requests.map((r) => {
-      this.#seq = (this.#seq + 1) >>> 0 || 1;
-      seqs.push(this.#seq);
-      return { type: r.type, flags: r.flags, seq: this.#seq, port: pid, data: r.payload };
-    }));
+    const port = this.#raw.address().port;
+    const ackEach = acks === 'each';
+    const messages: OutgoingMessage[] = requests.map((r) => ({ type: r.type, flags: ackEach ? r.flags : r.flags & ~NLM_F.ACK, seq: this.#nextSeq(), port, data: r.payload }));
+    const closing: OutgoingMessage | undefined = ackEach ? undefined : { type: NLMSG.NOOP, flags: NLM_F.REQUEST | NLM_F.ACK, seq: this.#nextSeq(), port, data: new Uint8Array(0) };
+    const firstSeq = messages[0]?.seq ?? 0;
+    const datagram = encodeDatagram(closing ? [...messages, closing] : messages);
     return new Promise<Reply[]>((resolve, reject) => {
       const replies = new Array<Reply | undefined>(requests.length);
-      let remaining = requests.length;
+      let remaining = ackEach ? requests.length : 1;
       let failed = false;
       const finish = (): void => {
         clearTimeout(timer);
-        for (const s of seqs) this.#pending.delete(s);
+        for (const m of messages) this.#pending.delete(m.seq);
+        if (closing) this.#pending.delete(closing.seq);
         if (this.#pending.size === 0) this.#raw.unref();
       };
       const fail = (err: Error): void => {
@@ -273,25 +296,32 @@ export class XfrmSocket {
         finish();
         reject(err);
       };
+      const done = (): void => {
+        finish();
+        resolve(ackEach ? (replies as Reply[]) : Array.from(replies, (r) => r ?? OK));
+      };
       const timer = setTimeout(() => {
-        fail(new XfrmTransportError(`no netlink reply within ${this.#timeoutMs} ms (${remaining} of ${requests.length} outstanding)`));
+        fail(new XfrmTransportError(`no netlink reply within ${this.#timeoutMs} ms (${remaining} of ${ackEach ? requests.length : 1} outstanding)`));
       }, this.#timeoutMs);
-      seqs.forEach((seq, i) => {
-        this.#pending.set(seq, {
-          messages: [],
-          interrupted: false,
-          settle: (reply) => {
-            if (failed) return;
-            if (reply instanceof Error) { fail(reply); return; }
-            if (replies[i] !== undefined) return;
-            replies[i] = reply;
-            if (--remaining === 0) {
-              finish();
-              resolve(replies as Reply[]);
-            }
-          },
-        });
-      });
+      // One entry for the whole exchange, under every sequence number it uses.
+      const pending: Pending = {
+        messages: [],
+        interrupted: false,
+        settle: (answer, seq) => {
+          if (failed) return;
+          if (answer instanceof Error) { fail(answer); return; }
+          if (seq === closing?.seq) { done(); return; }
+          // Sequence numbers of one exchange are consecutive (wrapping past 0, which is skipped).
+          const i = ((seq - firstSeq) >>> 0) - (seq < firstSeq ? 1 : 0);
+          if (replies[i] !== undefined) return;
+          // Replies to one request all come before its answer, and before the next request's.
+          replies[i] = { ...answer, messages: pending.messages.splice(0), interrupted: pending.interrupted };
+          pending.interrupted = false;
+          if (ackEach && --remaining === 0) done();
+        },
+      };
+      for (const m of messages) this.#pending.set(m.seq, pending);
+      if (closing) this.#pending.set(closing.seq, pending);
       this.#raw.ref();
       this.#sendCalls++;
       this.#messagesSent += requests.length;
@@ -304,6 +334,7 @@ export class XfrmSocket {
 
   #onDatagram(msg: Buffer, rinfo: MessageInfo): void {
     if (rinfo.port !== 0) return; // only the kernel talks to us
+    this.#datagramsReceived++;
     let messages: NetlinkMessage[];
     try {
       messages = parseDatagram(msg);
@@ -316,10 +347,9 @@ export class XfrmSocket {
       if (!p) continue;
       if (m.flags & NLM_F.DUMP_INTR) p.interrupted = true;
       if (m.type === NLMSG.ERROR) {
-        const ack = parseAck(m.data, m.flags);
-        p.settle({ errno: ack.errno, ...(ack.extack === undefined ? {} : { extack: ack.extack }), messages: p.messages, interrupted: p.interrupted });
+        p.settle(parseAck(m.data, m.flags), m.seq);
       } else if (m.type === NLMSG.DONE) {
-        p.settle({ errno: parseDone(m.data), messages: p.messages, interrupted: p.interrupted });
+        p.settle({ errno: parseDone(m.data) }, m.seq);
       } else if (m.type !== NLMSG.NOOP && m.type !== NLMSG.OVERRUN) {
         p.messages.push(m);
       }
@@ -327,7 +357,7 @@ export class XfrmSocket {
   }
 
   #failAll(err: Error): void {
-    for (const p of [...this.#pending.values()]) p.settle(err);
+    for (const [seq, p] of [...this.#pending]) p.settle(err, seq);
   }
 }
 

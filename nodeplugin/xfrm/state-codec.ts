@@ -2,27 +2,33 @@
  * xfrm states (SAs): struct xfrm_usersa_info with its attributes (XFRMA_ALG_AEAD, XFRMA_MARK,
  * XFRMA_SET_MARK/_MASK, XFRMA_LTIME_VAL) and struct xfrm_usersa_id, to and from bytes.
  */
-import { LE, concatBytes, cString, view } from './bytes.js';
+import { LE, cString, view, zeroed } from './bytes.js';
 import { XfrmTransportError } from './errors.js';
-import { attrU32, encodeAttr, encodeU32Attr, parseAttrs } from './netlink-frame.js';
+import { attrSpace, attrU32, parseAttrs, writeAttrHeader, writeU32Attr } from './netlink-frame.js';
 import type { NetlinkAttribute } from './netlink-frame.js';
-import { anySelector, attrMark, decodeAddress, encodeAddress, encodeMarkAttr, readLifetimeCurrent, readSelector, writeInfiniteLifetime, writeSelector } from './shared-structs.js';
+import { MARK_ATTR_SPACE, anySelector, attrMark, decodeAddress, readLifetimeCurrent, readSelector, writeAddress, writeInfiniteLifetime, writeMarkAttr, writeSelector } from './shared-structs.js';
 import { ALG_NAME_LEN, OFF, SIZE, XFRMA } from './uapi.js';
 import { afToFamily, checkRange, checkU32, familyToAf, modeName, modeNumber, protoName, protoNumber } from './xfrm-values.js';
 import type { XfrmAead, XfrmMark, XfrmState, XfrmStateId, XfrmStateInfo } from './types.js';
 
-function encodeAeadAttr(aead: XfrmAead): Uint8Array[] {
+/** The algorithm name's bytes, checked (before anything is written). */
+function aeadName(aead: XfrmAead): Buffer {
   const name = Buffer.from(aead.name, 'utf8');
   if (name.length === 0 || name.length >= ALG_NAME_LEN) throw new RangeError(`aead name: 1 to ${ALG_NAME_LEN - 1} bytes, got ${name.length}`);
   if (aead.key.length === 0) throw new RangeError('aead key: empty');
   checkU32('aead icvBits', aead.icvBits);
-  const b = new Uint8Array(SIZE.algoAead + aead.key.length);
-  const dv = view(b);
-  b.set(name, OFF.algoAead.name);
-  dv.setUint32(OFF.algoAead.keyLen, aead.key.length * 8, LE);
-  dv.setUint32(OFF.algoAead.icvLen, aead.icvBits, LE);
-  b.set(aead.key, OFF.algoAead.key);
-  return encodeAttr(XFRMA.ALG_AEAD, b);
+  return name;
+}
+
+/** Writes the XFRMA_ALG_AEAD attribute at `off`; returns where the next attribute starts. */
+function writeAeadAttr(b: Uint8Array, dv: DataView, off: number, aead: XfrmAead, name: Buffer): number {
+  const length = SIZE.algoAead + aead.key.length;
+  const data = writeAttrHeader(dv, off, XFRMA.ALG_AEAD, length);
+  b.set(name, data + OFF.algoAead.name);
+  dv.setUint32(data + OFF.algoAead.keyLen, aead.key.length * 8, LE);
+  dv.setUint32(data + OFF.algoAead.icvLen, aead.icvBits, LE);
+  b.set(aead.key, data + OFF.algoAead.key);
+  return off + attrSpace(length);
 }
 
 function decodeAead(a: NetlinkAttribute): XfrmAead {
@@ -38,42 +44,47 @@ function decodeAead(a: NetlinkAttribute): XfrmAead {
   };
 }
 
-/** Payload of XFRM_MSG_NEWSA / XFRM_MSG_UPDSA: struct xfrm_usersa_info + attributes. */
+const U32_ATTR_SPACE = attrSpace(4);
+
+/** Payload of XFRM_MSG_NEWSA / XFRM_MSG_UPDSA: struct xfrm_usersa_info + attributes, in one buffer. */
 export function encodeState(s: XfrmState): Uint8Array {
-  const info = new Uint8Array(SIZE.usersaInfo);
-  const dv = view(info);
+  const name = s.aead ? aeadName(s.aead) : undefined;
+  const size = SIZE.usersaInfo + (s.aead ? attrSpace(SIZE.algoAead + s.aead.key.length) : 0) + (s.mark ? MARK_ATTR_SPACE : 0) + (s.outputMark ? 2 * U32_ATTR_SPACE : 0);
+  const b = zeroed(size);
+  const dv = view(b);
   const o = OFF.usersaInfo;
   // The selector's family may differ from the state's (inner vs outer addresses of a tunnel).
-  writeSelector(info, o.sel, s.selector ?? anySelector(s.family));
-  info.set(encodeAddress(s.family, s.dst, 'state dst'), o.id + OFF.id.daddr);
+  writeSelector(dv, o.sel, s.selector ?? anySelector(s.family));
+  writeAddress(dv, o.id + OFF.id.daddr, s.family, s.dst, 'state dst');
   dv.setUint32(o.id + OFF.id.spi, checkU32('spi', s.spi), false);
   dv.setUint8(o.id + OFF.id.proto, protoNumber(s.proto));
-  info.set(encodeAddress(s.family, s.src, 'state src'), o.saddr);
-  writeInfiniteLifetime(info, o.lft);
+  writeAddress(dv, o.saddr, s.family, s.src, 'state src');
+  writeInfiniteLifetime(dv, o.lft);
   dv.setUint32(o.reqid, checkU32('reqid', s.reqid), LE);
   dv.setUint16(o.family, familyToAf(s.family), LE);
   dv.setUint8(o.mode, modeNumber(s.mode));
   dv.setUint8(o.replayWindow, checkRange('replayWindow', s.replayWindow ?? 0, 255));
-  const parts: Uint8Array[] = [info];
-  if (s.aead) parts.push(...encodeAeadAttr(s.aead));
-  if (s.mark) parts.push(...encodeMarkAttr(s.mark));
+  let off: number = SIZE.usersaInfo;
+  if (s.aead && name) off = writeAeadAttr(b, dv, off, s.aead, name);
+  if (s.mark) off = writeMarkAttr(dv, off, s.mark);
   if (s.outputMark) {
-    parts.push(...encodeU32Attr(XFRMA.SET_MARK, checkU32('outputMark value', s.outputMark.value)));
-    parts.push(...encodeU32Attr(XFRMA.SET_MARK_MASK, checkU32('outputMark mask', s.outputMark.mask)));
+    off = writeU32Attr(dv, off, XFRMA.SET_MARK, checkU32('outputMark value', s.outputMark.value));
+    writeU32Attr(dv, off, XFRMA.SET_MARK_MASK, checkU32('outputMark mask', s.outputMark.mask));
   }
-  return concatBytes(parts);
+  return b;
 }
 
 /** Payload of XFRM_MSG_GETSA / XFRM_MSG_DELSA: struct xfrm_usersa_id (+ XFRMA_MARK). */
 export function encodeStateId(id: XfrmStateId): Uint8Array {
-  const b = new Uint8Array(SIZE.usersaId);
+  const b = zeroed(SIZE.usersaId + (id.mark ? MARK_ATTR_SPACE : 0));
   const dv = view(b);
   const o = OFF.usersaId;
-  b.set(encodeAddress(id.family, id.dst, 'state dst'), o.daddr);
+  writeAddress(dv, o.daddr, id.family, id.dst, 'state dst');
   dv.setUint32(o.spi, checkU32('spi', id.spi), false);
   dv.setUint16(o.family, familyToAf(id.family), LE);
   dv.setUint8(o.proto, protoNumber(id.proto));
-  return id.mark ? concatBytes([b, ...encodeMarkAttr(id.mark)]) : b;
+  if (id.mark) writeMarkAttr(dv, SIZE.usersaId, id.mark);
+  return b;
 }
 
 /** Decodes the payload of an XFRM_MSG_NEWSA (dump entry or get reply). */

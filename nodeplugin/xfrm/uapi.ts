@@ -80,8 +80,11 @@ export const XFRM_MODE = { transport: 0, tunnel: 1, ro: 2, in_trigger: 3, beet: 
 /** IP protocol numbers xfrm uses as "proto" of a state or template. */
 export const XFRM_PROTO = { esp: 50, ah: 51, comp: 108, ipip: 4, ipv6: 41, routing: 43, dstopts: 60 } as const;
 
-/** ~(u64)0: "no limit" in struct xfrm_lifetime_cfg. */
-export const XFRM_INF = 0xffffffffffffffffn;
+/**
+ * ~(u64)0: "no limit" in struct xfrm_lifetime_cfg (XFRM_INF), as each of its 32-bit halves:
+ * all ones, so the same in either byte order.
+ */
+export const XFRM_INF_HALF = 0xffffffff;
 
 /** Sizes of the fixed structs, in bytes (64-bit ABI). */
 export const SIZE = {

@@ -26,10 +26,19 @@ export function lookup<K extends string>(table: Readonly<Record<K, number>>, nam
   throw new RangeError(`${what}: unknown value ${JSON.stringify(name)}`);
 }
 
+/** Number -> name of each table, made on first use (a dump decodes a few per object). */
+const reversed = new WeakMap<object, ReadonlyMap<number, string>>();
+
 /** Our name for the kernel's number `n` in `table`, if it has one. */
 export function reverse<K extends string>(table: Readonly<Record<K, number>>, n: number): K | undefined {
-  for (const [k, v] of Object.entries(table) as [K, number][]) if (v === n) return k;
-  return undefined;
+  let byNumber = reversed.get(table);
+  if (!byNumber) {
+    const m = new Map<number, string>();
+    // The first name of a number wins, as the scan in table order did.
+    for (const [k, v] of Object.entries(table) as [K, number][]) if (!m.has(v)) m.set(v, k);
+    reversed.set(table, (byNumber = m));
+  }
+  return byNumber.get(n) as K | undefined;
 }
 
 export function protoNumber(p: XfrmProto): number {

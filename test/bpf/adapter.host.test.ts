@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { inboundStateMark } from '../../core/marks.js';
 import { DEFAULT_OBJECT_DIR, ForeignFilterError, MapLayoutError, ensureMaps } from '../../nodeplugin/bpf/index.js';
 import type { NodeBpf } from '../../nodeplugin/bpf/index.js';
+import { BpfMapsPort } from '../../nodeplugin/kernel-ports.js';
 import {
   OBJECT_DIR,
   addForeignFilter,
@@ -221,6 +222,34 @@ test.serial('setPeerMarks applies a diff; IPv4 keys are ::ffff:a.b.c.d; invalid 
     t.throws(() => bpf.setPeerMarks(new Map([['192.168.0.7', 0x700d0], [address, mark]])), { message }, `${address} ${String(mark)}`);
   }
   t.deepEqual(await dumpRaw(path), { [key4]: le(0x300d0), [key4b]: le(0x400d0) });
+});
+
+test.serial('BpfMapsPort: without verify it writes only what differs from what it wrote, reading nothing; verify reads the maps back', async (t) => {
+  const bpf = await open('port');
+  const port = new BpfMapsPort(bpf);
+  const cidrs = bpf.pinPath('kmi_peer_cidrs');
+  t.is(await port.setPeerCidrsCounted(['10.244.2.0/24', '10.244.3.0/24'], { verify: false }), 2, 'nothing known yet: reads the map, writes both');
+  t.is(await port.setPeerCidrsCounted(['10.244.2.0/24', '10.244.3.0/24'], { verify: false }), 0);
+  t.is(await port.setPeerCidrsCounted(['10.244.2.0/24', '10.244.4.0/24'], { verify: false }), 2, 'one in, one out');
+  t.deepEqual(bpf.listPeerCidrs(), ['10.244.2.0/24', '10.244.4.0/24']);
+
+  // Another writer (a second process, an operator with bpftool) changes the map behind the port's back.
+  bpf.setPeerCidrs(['10.244.2.0/24', '10.244.4.0/24', '10.244.9.0/24']);
+  t.is(await port.setPeerCidrsCounted(['10.244.2.0/24', '10.244.4.0/24'], { verify: false }), 0, 'without verify the map is not read');
+  t.is(Object.keys(await dumpRaw(cidrs)).length, 3, 'so the stranger stays');
+  t.is(await port.setPeerCidrsCounted(['10.244.2.0/24', '10.244.4.0/24'], { verify: true }), 1, 'verify reads the map and removes it');
+  t.deepEqual(bpf.listPeerCidrs(), ['10.244.2.0/24', '10.244.4.0/24']);
+
+  t.is(await port.setPeerMarksCounted(new Map([['192.168.0.2', inboundStateMark(1)]]), { verify: false }), 1);
+  bpf.setPeerMarks(new Map());
+  t.is(await port.setPeerMarksCounted(new Map([['192.168.0.2', inboundStateMark(1)]]), { verify: false }), 0, 'the emptied map is not noticed');
+  t.is(await port.setPeerMarksCounted(new Map([['192.168.0.2', inboundStateMark(1)]]), { verify: true }), 1, 'until verify');
+  t.is(await port.setPeerMarksCounted(new Map([['192.168.0.2', inboundStateMark(2)]]), { verify: false }), 1, 'a changed mark is rewritten');
+  t.deepEqual([...bpf.listPeerMarks()], [['192.168.0.2', inboundStateMark(2)]]);
+
+  await t.throwsAsync(port.setPeerMarksCounted(new Map([['192.168.0.3', 0xe0]]), { verify: false }), { message: /not an inbound state mark/ });
+  bpf.setPeerMarks(new Map([['192.168.0.2', inboundStateMark(2)], ['192.168.0.8', inboundStateMark(8)]]));
+  t.is(await port.setPeerMarksCounted(new Map([['192.168.0.2', inboundStateMark(2)]]), { verify: false }), 1, 'after a refused write it knows nothing, so it reads the map again');
 });
 
 test.serial('two nodes with different pin dirs do not see each other', async (t) => {

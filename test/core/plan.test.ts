@@ -1,7 +1,8 @@
 import test from 'ava';
-import { deriveKey } from '../../core/derive.js';
+import fc from 'fast-check';
+import { DerivedKeys, deriveKey } from '../../core/derive.js';
 import { DECRYPTED_MARK, ENCRYPT_MARK, OWNED_REQID, inboundStateMark } from '../../core/marks.js';
-import { type LocalNode, type PeerNode, type PlanInput, assignPeerIds, outboundSpi, plan } from '../../core/plan.js';
+import { type LocalNode, type PeerNode, type PlanInput, Planner, assignPeerIds, outboundSpi, plan } from '../../core/plan.js';
 import { inboundSpisToKeep } from '../../core/retention.js';
 import type { IpsecKey } from '../../core/secret.js';
 
@@ -140,4 +141,60 @@ test('retention: without any key (restart while the Secret is missing) every acc
   t.deepEqual(r.keep, [2, 3]);
   t.is(r.nextExpiry, undefined);
   t.deepEqual([...r.unusedSince], []);
+});
+
+// ---- Planner: plan() for a caller that plans again and again -------------------------------
+
+const plannerStep = fc.record({
+  present: fc.subarray([2, 3, 4, 5], { minLength: 0 }),
+  spis: fc.dictionary(fc.constantFrom('2', '3', '4', '5'), fc.constantFrom(0, 1, 2)),
+  reboot: fc.subarray([2, 3, 4, 5]),
+  keys: fc.constantFrom([K1], [K1, K2], [K2]),
+  inbound: fc.constantFrom([1], [1, 2], [2], []),
+  localReboot: fc.boolean(),
+});
+
+test('Planner: over any sequence of inputs it answers exactly what plan() answers', (t) => {
+  fc.assert(fc.property(fc.array(plannerStep, { minLength: 1, maxLength: 10 }), (steps) => {
+    const planner = new Planner();
+    const generation = new Map<number, number>();
+    let peerIds = new Map<string, number>();
+    let localBoot = 1;
+    for (const s of steps) {
+      for (const n of s.reboot) generation.set(n, (generation.get(n) ?? 0) + 1);
+      if (s.localReboot) localBoot++;
+      const peers = s.present.map((n) => node(n, s.spis[String(n)] ?? 1, { bootID: boot(n * 100 + (generation.get(n) ?? 0)) }));
+      const i: PlanInput = { local: local(1, { bootID: boot(localBoot * 1000) }), peers, keys: new Map(s.keys.map((k) => [k.spi, k])), inboundSpis: s.inbound, peerIds };
+      const expected = plan(i);
+      t.deepEqual(planner.plan(i), expected);
+      peerIds = new Map(expected.peerIds);
+    }
+  }), { numRuns: 100 });
+});
+
+test('Planner: a peer whose spec and id did not change gets the very same objects; a changed one new ones', (t) => {
+  const planner = new Planner();
+  const first = planner.plan(input());
+  const second = planner.plan(input({ peers: [node(1), node(2), node(3, 1, { bootID: boot(33) })], peerIds: first.peerIds }));
+  const of = (p: typeof first, peer: string) => [...p.states.filter((s) => s.peer === peer), ...p.policies.filter((x) => x.peer === peer)];
+  t.true(of(second, 'node-2').every((o, i) => o === of(first, 'node-2')[i]), 'node-2 unchanged: same objects');
+  t.true(of(second, 'node-3').every((o, i) => o !== of(first, 'node-3')[i]), 'node-3 rebooted: new objects');
+  const rotated = planner.plan(input({ keys: new Map([[1, K1], [2, K2]]), inboundSpis: [1, 2], peerIds: second.peerIds }));
+  t.true(of(rotated, 'node-2').every((o) => !of(second, 'node-2').includes(o)), 'new keys: every peer is planned again');
+});
+
+test('DerivedKeys: the same keys as deriveKey, each derived once while it is asked for every round', (t) => {
+  const cache = new DerivedKeys();
+  const args = [K1.aeadKey, '10.0.0.1', '10.0.0.2', boot(1), boot(2)] as const;
+  cache.nextRound();
+  const a = cache.derive(...args);
+  t.deepEqual(a, deriveKey(...args));
+  cache.nextRound();
+  t.is(cache.derive(...args), a, 'asked for in the last round: the same key object, not derived again');
+  cache.nextRound();
+  cache.nextRound();
+  const b = cache.derive(...args);
+  t.not(b, a, 'not asked for for a whole round: dropped, derived again');
+  t.deepEqual(b, a);
+  t.not(cache.derive(K2.aeadKey, '10.0.0.1', '10.0.0.2', boot(1), boot(2)), b, 'another PSK object is another key');
 });

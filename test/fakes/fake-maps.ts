@@ -16,7 +16,7 @@
 import { canonicalIp } from '../../core/ip.js';
 import { peerIdFromInboundMark } from '../../core/marks.js';
 import { encodeAddress, encodeCidr } from '../../nodeplugin/bpf/layout.js';
-import type { DatapathMapsPort } from '../../nodeplugin/reconciler/reconciler.js';
+import type { DatapathMapsPort, MapsWriteOptions } from '../../nodeplugin/reconciler/reconciler.js';
 import { CrashSwitch } from './crash.js';
 import type { FaultOptions } from './fake-xfrm-kernel.js';
 import type { Timeline } from './timeline.js';
@@ -33,6 +33,11 @@ export interface FakeDatapathMapsOptions {
 /** One setter call, with its result. */
 export interface LoggedMapsCall {
   readonly op: MapsOperation;
+  /**
+   * Whether the caller asked to read the map back (`verify`, the default). The fake always
+   * compares with its content; the real adapter reads every entry only then.
+   */
+  readonly verify: boolean;
   /** Entries added, changed or deleted by the call (0 when refused or already equal). */
   readonly entryWrites: number;
   readonly error?: string;
@@ -58,8 +63,8 @@ export class FakeDatapathMaps implements DatapathMapsPort {
     this.#timeline = options.timeline;
   }
 
-  setPeerMarks(marks: ReadonlyMap<string, number>): Promise<void> {
-    return this.#call('setPeerMarks', () => {
+  setPeerMarks(marks: ReadonlyMap<string, number>, options: MapsWriteOptions = {}): Promise<void> {
+    return this.#call('setPeerMarks', options, () => {
       const want = new Map<string, number>();
       for (const [address, mark] of marks) {
         const key = encodeAddress(canonicalIp(address)).address;
@@ -78,8 +83,8 @@ export class FakeDatapathMaps implements DatapathMapsPort {
     });
   }
 
-  setPeerCidrs(cidrs: readonly string[]): Promise<void> {
-    return this.#call('setPeerCidrs', () => {
+  setPeerCidrs(cidrs: readonly string[], options: MapsWriteOptions = {}): Promise<void> {
+    return this.#call('setPeerCidrs', options, () => {
       const want = new Set(cidrs.map((c) => encodeCidr(c).cidr));
       return () => {
         const stale = [...this.#cidrs].filter((c) => !want.has(c));
@@ -136,7 +141,8 @@ export class FakeDatapathMaps implements DatapathMapsPort {
   // ----- internals -----
 
   /** `prepare` validates everything and returns the write, which returns the entries it changed. */
-  #call(op: MapsOperation, prepare: () => () => number): Promise<void> {
+  #call(op: MapsOperation, options: MapsWriteOptions, prepare: () => () => number): Promise<void> {
+    const verify = options.verify ?? true;
     return Promise.resolve().then(() => {
       this.#crash.check(op);
       const crash = this.#crashOn?.op === op ? this.#crashOn : undefined;
@@ -149,10 +155,10 @@ export class FakeDatapathMaps implements DatapathMapsPort {
           throw fault.error;
         }
         const entryWrites = prepare()();
-        this.#log.push({ op, entryWrites });
+        this.#log.push({ op, verify, entryWrites });
         this.#timeline?.record(`maps:${op}`);
       } catch (err: unknown) {
-        this.#log.push({ op, entryWrites: 0, error: err instanceof Error ? err.message : String(err) });
+        this.#log.push({ op, verify, entryWrites: 0, error: err instanceof Error ? err.message : String(err) });
         this.#timeline?.record(`maps:${op} failed`);
         throw err;
       }

@@ -150,7 +150,7 @@ test('RBAC: node plugins and the webhook get exactly what they need', (t) => {
     { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
   ]);
   t.deepEqual(rules('Role', 'kmesh-ipsec-webhook'), [{ apiGroups: ['kmesh.net'], resources: ['kmeshnodeinfos'], verbs: ['get', 'list', 'watch'] }]);
-  t.deepEqual(rules('ClusterRole', 'kmesh-ipsec-webhook'), [{ apiGroups: [''], resources: ['nodes'], verbs: ['get'] }]);
+  t.deepEqual(rules('ClusterRole', 'kmesh-ipsec-webhook'), [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
   t.deepEqual(rulesOf(find(r.withComponents, 'Role', 'kmesh-ipsec-key-rotation')), [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['kmesh-ipsec'], verbs: ['get', 'update'] }]);
   // Each binding grants its role to its own service account only, in kmesh-system.
   for (const binding of [...byKind(r.withComponents, 'RoleBinding'), ...byKind(r.withComponents, 'ClusterRoleBinding')] as unknown as V1RoleBinding[]) {

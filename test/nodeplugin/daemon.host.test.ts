@@ -114,7 +114,7 @@ test.serial('kmesh-ipsec status shows the node from its endpoint; status --clust
   t.regex(nowhere.stderr, /cannot read the node plugin at http:\/\/127\.0\.0\.1:9\/status/);
 });
 
-test.serial('a resync with nothing new makes zero kernel writes', async (t) => {
+test.serial('a resync with nothing new makes zero kernel writes; only resyncs read the kernel back', async (t) => {
   const { cluster } = t.context;
   for (const n of cluster.nodes) {
     await withLogs(t, () => cluster.waitFor(async () => {
@@ -123,11 +123,28 @@ test.serial('a resync with nothing new makes zero kernel writes', async (t) => {
     }, 30_000, `${n.name}: a periodic resync`));
     const run = (await cluster.statusOf(n)).lastRun;
     t.deepEqual(run?.kernelWrites, { xfrm: 0, map: 0, tc: 0 }, `${n.name}: ${JSON.stringify(run)}`);
+    t.deepEqual(run?.kernelReads, { xfrmDumps: 2, mapReads: 2 }, `${n.name}: the resync dumps states and policies and reads both maps`);
     t.is(run?.sync?.installed, 0);
     const metrics = await cluster.metricsOf(n);
     const sum = Number(/kmesh_ipsec_node_reconcile_duration_seconds_sum (\S+)/.exec(metrics)?.[1]);
     const count = Number(/kmesh_ipsec_node_reconcile_duration_seconds_count (\S+)/.exec(metrics)?.[1]);
     t.log(`${n.name}: no-change resync ${run?.durationMs ?? '?'} ms; ${count} reconciles, mean ${((sum / count) * 1000).toFixed(1)} ms`);
+  }
+  // An event that changes nothing for the kernel: a label on a Namespace without managed pods.
+  // Touched again until each node ran for it alone (not merged into a resync).
+  const eventOnly = new Map<string, unknown>();
+  for (let attempt = 0; attempt < 5 && eventOnly.size < cluster.nodes.length; attempt++) {
+    const plain = cluster.double.store.get('namespaces', undefined, PLAIN_NAMESPACE);
+    if (!plain) throw new Error('fixture: no plain namespace');
+    await cluster.double.store.put({ ...plain, metadata: { ...plain.metadata, labels: { ...plain.metadata.labels, touched: String(attempt) } } });
+    for (const n of cluster.nodes) {
+      await withLogs(t, () => cluster.waitFor(async () => (await cluster.statusOf(n)).lastRun?.reasons.includes('namespaces') === true, 30_000, `${n.name}: a run for the namespace event`));
+      const run = (await cluster.statusOf(n)).lastRun;
+      if (run?.ok === true && !run.reasons.includes('resync')) eventOnly.set(n.name, [run.kernelWrites, run.kernelReads]);
+    }
+  }
+  for (const n of cluster.nodes) {
+    t.deepEqual(eventOnly.get(n.name), [{ xfrm: 0, map: 0, tc: 0 }, { xfrmDumps: 0, mapReads: 0 }], `${n.name}: an event run neither writes nor reads the kernel`);
   }
 });
 

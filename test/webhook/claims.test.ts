@@ -2,6 +2,7 @@
  * core/nodeinfo-claims.ts and the writer identity rules, as pure functions.
  */
 import test from 'ava';
+import fc from 'fast-check';
 import { checkSpecAgainstNode, checkSpecAgainstPeers, cidrContains, cidrsOverlap, nodeFactsFromNode } from '../../core/nodeinfo-claims.js';
 import { parseCidr } from '../../core/ip.js';
 import { NODE_NAME_EXTRA, identifyWriter, identityPolicy } from '../../webhook/identity.js';
@@ -63,4 +64,26 @@ test('writer identity: privilege first, then mapping, then the node-bound token 
   const custom = identityPolicy({ agentUsernames: ['system:serviceaccount:other:agent'] });
   t.is(identifyWriter(bound('system:serviceaccount:other:agent', ['n1']), custom).kind, 'node');
   t.is(identifyWriter(bound('system:serviceaccount:kmesh-system:kmesh', ['n1']), custom).kind, 'unknown', 'the defaults are replaced, not extended');
+});
+
+test('checkSpecAgainstPeers (indexed) refuses exactly what comparing with every peer refuses, naming a peer that really clashes', (t) => {
+  const cidrArb = fc.oneof(
+    fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }), fc.constantFrom(8, 16, 23, 24, 25, 32)).map(([a, b, len]) => `10.${a}.${b * 64}.0/${len}`),
+    fc.tuple(fc.integer({ min: 0, max: 3 }), fc.constantFrom(48, 56, 64, 72)).map(([a, len]) => `fd00:10:${a}::/${len}`),
+  );
+  const peerArb = fc.record({ name: fc.constantFrom('n1', 'n2', 'n3', 'n4'), addresses: fc.array(fc.constantFrom('10.0.0.1', '10.0.0.2', 'fd00::1', 'bad'), { maxLength: 2 }), podCIDRS: fc.array(cidrArb, { maxLength: 3 }) });
+  fc.assert(fc.property(fc.array(peerArb, { maxLength: 6 }), peerArb, (peers, self) => {
+    const spec = { spi: 1, addresses: self.addresses, bootID: '6f1a8a1c-2b3d-4e5f-8a9b-0c1d2e3f4a5b', podCIDRS: self.podCIDRS };
+    const errors = checkSpecAgainstPeers(self.name, spec, peers);
+    const others = peers.filter((p) => p.name !== self.name);
+    const expected = [
+      ...spec.addresses.flatMap((a, i) => (a !== 'bad' && others.some((p) => p.addresses.includes(a)) ? [`spec.addresses[${i}]`] : [])),
+      ...spec.podCIDRS.flatMap((c, i) => (others.some((p) => p.podCIDRS.some((o) => cidrsOverlap(cidr(o), cidr(c)))) ? [`spec.podCIDRS[${i}]`] : [])),
+    ];
+    t.deepEqual(errors.map((e) => e.field), expected);
+    for (const e of errors) {
+      const named = /KmeshNodeInfo (\S+)$/.exec(e.message)?.[1];
+      t.true(named !== undefined && named !== self.name && peers.some((p) => p.name === named), e.message);
+    }
+  }), { numRuns: 300 });
 });

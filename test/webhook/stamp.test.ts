@@ -12,6 +12,8 @@ import {
   STAMP_TYPE,
   StampFailure,
   type StampKeyRing,
+  StampSignatureCache,
+  type StampVerificationKey,
   type StampSigningKey,
   importStampJwks,
   importStampSigningKey,
@@ -150,6 +152,50 @@ for (const c of badCases) {
     }
   });
 }
+
+/** Counts the signatures really verified (each success is remembered once). */
+class CountingCache extends StampSignatureCache {
+  verified = 0;
+  override remember(token: string, key: StampVerificationKey, payload: Uint8Array): void {
+    this.verified++;
+    super.remember(token, key, payload);
+  }
+}
+
+test('signature cache: a token is verified once; every other check still runs on each use', async (t) => {
+  const { key, ring } = await signer();
+  const token = await signStamp(subject, key, { now: NOW, ttlSeconds: 86_400 });
+  const signatures = new CountingCache();
+  for (let i = 0; i < 3; i++) t.true((await verifyStamp(token, subject, ring, { now: NOW, signatures })).ok);
+  t.is(signatures.verified, 1);
+  // Every refusal of the table, with the genuine token's signature already in the cache.
+  for (const c of badCases) {
+    const made = await c.make({ token, key, ring });
+    const v = await verifyStamp(made.token, made.subject ?? subject, made.ring ?? ring, { now: made.now ?? NOW, signatures });
+    t.like(v, { ok: false, reason: c.reason }, c.name);
+  }
+  // Another ring with a different key under the same kid: the cached signature does not count.
+  const other = await signer();
+  const impostor = new Map([[key.kid, { ...[...other.ring.values()][0]!, kid: key.kid }]]);
+  t.like(await verifyStamp(token, subject, impostor, { now: NOW, signatures }), { ok: false, reason: StampFailure.BadSignature });
+});
+
+test('signature cache: bounded, least recently used out first', async (t) => {
+  const { key, ring } = await signer();
+  const signatures = new CountingCache(2);
+  const tokens = await Promise.all([1, 2, 3].map((i) => signStamp(subject, key, { now: NOW + i })));
+  const check = async (i: number) => t.true((await verifyStamp(tokens[i], subject, ring, { now: NOW + 10, signatures })).ok);
+  await check(0);
+  await check(1);
+  await check(0); // 0 is now the most recent
+  await check(2); // evicts 1
+  t.is(signatures.size, 2);
+  t.is(signatures.verified, 3);
+  await check(0);
+  t.is(signatures.verified, 3, 'kept');
+  await check(1);
+  t.is(signatures.verified, 4, 'evicted, verified again');
+});
 
 test('clock skew is tolerated up to the configured bound', async (t) => {
   const { key, ring } = await signer();

@@ -3,8 +3,7 @@
  * ABI; the KERNEL_POLICY_DUMP fixture is a real datagram captured from Linux 6.18.
  */
 import test from 'ava';
-import { concatBytes } from '../../nodeplugin/xfrm/bytes.js';
-import { encodeAttr, encodeDatagram, parseAck, parseAttrs, parseDatagram, parseDone } from '../../nodeplugin/xfrm/netlink-frame.js';
+import { attrSpace, encodeDatagram, parseAck, parseAttrs, parseDatagram, parseDone, writeAttrHeader } from '../../nodeplugin/xfrm/netlink-frame.js';
 import { decodePolicy, encodePolicy, encodePolicyId } from '../../nodeplugin/xfrm/policy-codec.js';
 import { encodeChange, encodeDumpRequest } from '../../nodeplugin/xfrm/request-codec.js';
 import { decodeState, encodeState, encodeStateId } from '../../nodeplugin/xfrm/state-codec.js';
@@ -18,6 +17,13 @@ const be32 = (b: Uint8Array, o: number) => new DataView(b.buffer, b.byteOffset, 
 const le16 = (b: Uint8Array, o: number) => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint16(o, true);
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const bytes = (h: string) => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
+
+/** One attribute as bytes, padding included. */
+const attr = (type: number, data: Uint8Array): Uint8Array => {
+  const b = new Uint8Array(attrSpace(data.length));
+  b.set(data, writeAttrHeader(new DataView(b.buffer), 0, type, data.length));
+  return b;
+};
 
 const KEY = Uint8Array.from({ length: 36 }, (_, i) => 0xa0 + i);
 
@@ -236,7 +242,8 @@ test('netlink framing: header, padding, several messages per datagram', (t) => {
   const parsed = parseDatagram(both);
   t.deepEqual(parsed.map((m) => [m.type, m.seq, m.data.length]), [[XFRM_MSG.NEWPOLICY, 7, 3], [3, 8, 4]]);
   t.throws(() => parseDatagram(both.subarray(0, 30)), { instanceOf: XfrmTransportError });
-  t.deepEqual(concatBytes(encodeAttr(1, new Uint8Array([9]))), new Uint8Array([5, 0, 1, 0, 9, 0, 0, 0]));
+  t.deepEqual(attr(1, new Uint8Array([9])), new Uint8Array([5, 0, 1, 0, 9, 0, 0, 0]));
+  t.throws(() => writeAttrHeader(new DataView(new ArrayBuffer(4)), 0, 1, 0xfffc), { instanceOf: RangeError });
 });
 
 test('acks: success, errno, extended ack message, capped echo', (t) => {
@@ -250,7 +257,7 @@ test('acks: success, errno, extended ack message, capped echo', (t) => {
   const request = encodeDatagram([{ type: XFRM_MSG.NEWSA, flags: 5, seq: 1, port: 1, data: new Uint8Array(8) }]);
   t.deepEqual(parseAck(err(0, request.subarray(0, 16)), 0x100), { errno: 0 });
   t.deepEqual(parseAck(err(17, request), 0), { errno: 17 });
-  const msg = concatBytes(encodeAttr(1, new Uint8Array(Buffer.from('Requested AEAD algorithm not found\0'))));
+  const msg = attr(1, new Uint8Array(Buffer.from('Requested AEAD algorithm not found\0')));
   t.deepEqual(parseAck(err(38, request, msg), 0x200), { errno: 38, extack: 'Requested AEAD algorithm not found' });
   t.deepEqual(parseAck(err(38, request.subarray(0, 16), msg), 0x300), { errno: 38, extack: 'Requested AEAD algorithm not found' });
   const done = new Uint8Array(4);

@@ -172,9 +172,12 @@ test('batch: more than UIO_MAXIOV (1024) policies in one sendmsg, then per-chang
   t.true(results.every((r) => r.ok && r.op === 'addPolicy'));
   t.is(after.sendCalls - before.sendCalls, Math.ceil(N / limit), `batch limit ${limit}`);
   t.is(after.messagesSent - before.messagesSent, N);
+  // Successful changes are not acked one by one: one closing ack per datagram.
+  t.is(after.datagramsReceived - before.datagramsReceived, Math.ceil(N / limit));
   t.is((await ipPolicies(ns)).length, N);
   t.is((await x.dumpPolicies()).length, N);
 
+  const beforeMixed = await x.stats();
   const mixed = await x.applyBatch([
     { op: 'addPolicy', policy: policies[0]! }, // exists
     { op: 'deletePolicy', id: { dir: 'out', selector: { src: '0.0.0.0/0', dst: '10.250.0.0/16' }, mark: outV4.mark } }, // missing
@@ -184,6 +187,7 @@ test('batch: more than UIO_MAXIOV (1024) policies in one sendmsg, then per-chang
   ]);
   t.deepEqual(mixed.map((r) => (r.ok ? 'ok' : r.error.code)), ['EEXIST', 'ENOENT', 'ok', 'ok', 'ENOENT']);
   t.deepEqual(mixed.map((r) => r.op), ['addPolicy', 'deletePolicy', 'updatePolicy', 'deletePolicy', 'deletePolicy']);
+  t.is((await x.stats()).datagramsReceived - beforeMixed.datagramsReceived, 4, 'an ack for each of the 3 errors and the closing one');
   const failed = mixed[0]!;
   t.true(!failed.ok && failed.error instanceof XfrmError && failed.error.operation === 'addPolicy');
   t.is((await x.getPolicy(policies[2]!)).priority, 42);

@@ -65,7 +65,7 @@ test('per peer: state, SPIs each way, stamp expiry, and CIDRs blocked instead of
 
 test('keys, rotation, kernel counts and the rest of the document', async (t) => {
   const sync = await rotatingSync();
-  const lastRun = { at: T0, durationMs: 12, reasons: ['secret'], ok: true, kernelWrites: { xfrm: 3, map: 1, tc: 0 } };
+  const lastRun = { at: T0, durationMs: 12, reasons: ['secret'], ok: true, kernelWrites: { xfrm: 3, map: 1, tc: 0 }, kernelReads: { xfrmDumps: 0, mapReads: 0 } };
   const attachments = { attached: 1, detached: 0, problems: [{ pod: 'mesh/x', reason: 'no route' }], podInterfaces: ['veth-a'], nodeInterfaces: ['eth0'] };
   const status = buildStatus(statusInput(sync, {
     strict: true, stampExpiresAt: EXP * 1000, lastRun, attachments, managedPods: 2, factsProblem: 'boot ID mismatch', runs: 7,
