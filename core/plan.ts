@@ -313,9 +313,15 @@ export class Planner {
 
 function sameContext(a: PlanContext, b: PlanContext): boolean {
   if (a.local.name !== b.local.name || a.local.bootID !== b.local.bootID || !sameStrings(a.local.addresses, b.local.addresses)) return false;
-  if (a.keys.size !== b.keys.size || a.inboundKeys.length !== b.inboundKeys.length) return false;
-  for (const [spi, key] of a.keys) if (!sameIpsecKey(key, b.keys.get(spi))) return false;
+  if (!sameKeyRing(a.keys, b.keys) || a.inboundKeys.length !== b.inboundKeys.length) return false;
   return a.inboundKeys.every((k, i) => sameIpsecKey(k, b.inboundKeys[i]));
+}
+
+/** The same key versions under the same SPIs. */
+export function sameKeyRing(a: ReadonlyMap<number, IpsecKey>, b: ReadonlyMap<number, IpsecKey>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [spi, key] of a) if (!sameIpsecKey(key, b.get(spi))) return false;
+  return true;
 }
 
 /** The same key version: the very object, or the same SPI, ICV and key bytes object (there is one algorithm). */

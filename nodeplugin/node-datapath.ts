@@ -6,7 +6,7 @@
  * converges without tearing down working SAs, and all state it needs between runs is in the
  * kernel or returned.
  */
-import { type LocalNode, type PeerNode, type Plan, Planner, sameIpsecKey, sameNodeSpec, sameStrings } from '../core/plan.js';
+import { type LocalNode, type PeerNode, type Plan, Planner, sameKeyRing, sameNodeSpec, sameStrings } from '../core/plan.js';
 import { inboundSpisToKeep } from '../core/retention.js';
 import type { IpsecKey } from '../core/secret.js';
 import { adoptAcceptedSpis, adoptPeerIds } from './reconciler/adopt.js';
@@ -118,7 +118,7 @@ export class NodeDatapath {
       (settled.result.nextExpiry === undefined || input.now < settled.result.nextExpiry) &&
       input.strict === was.strict && input.graceMs === was.graceMs &&
       sameLocal(input.local, was.local) && samePeers(input.peers, was.peers) && samePeers(input.refused ?? [], was.refused ?? []) &&
-      sameKeys(input.keys, was.keys);
+      sameKeyRing(input.keys, was.keys);
   }
 
   /** SPIs of our inbound states in `tables`: a scan of every SA, made once per version of the tables. */
@@ -186,12 +186,6 @@ function samePeers(a: readonly PeerNode[], b: readonly PeerNode[]): boolean {
     const x = a[i] as PeerNode, y = b[i] as PeerNode;
     if (x !== y && (x.name !== y.name || !sameNodeSpec(x.spec, y.spec))) return false;
   }
-  return true;
-}
-
-function sameKeys(a: ReadonlyMap<number, IpsecKey>, b: ReadonlyMap<number, IpsecKey>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [spi, key] of a) if (!sameIpsecKey(key, b.get(spi))) return false;
   return true;
 }
 
